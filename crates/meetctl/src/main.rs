@@ -1,1 +1,53 @@
-fn main() {}
+//! `meetctl`: the operator's tool. Today: `up`, a complete localhost
+//! deployment (configs, secrets, certificates, service accounts) run in the
+//! foreground with each daemon's log lines prefixed by its name. Later
+//! issues add `setup`, `import` and `status`.
+
+mod up;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+#[derive(Parser)]
+#[command(name = "meetctl", version, about = "meet-rs control tool")]
+struct Cli {
+    #[command(subcommand)]
+    command: Command,
+}
+
+#[derive(Subcommand)]
+enum Command {
+    /// Generate a localhost deployment in a state folder and run every daemon
+    /// in the foreground until Ctrl-C.
+    Up {
+        /// Where configs, secrets, certificates and data live.
+        #[arg(long, default_value = ".meet-state")]
+        state: PathBuf,
+        /// XMPP domain of the deployment.
+        #[arg(long, default_value = "localhost")]
+        domain: String,
+        /// Only write the deployment, do not run it.
+        #[arg(long)]
+        generate_only: bool,
+    },
+}
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let result = match cli.command {
+        Command::Up {
+            state,
+            domain,
+            generate_only,
+        } => up::run(&state, &domain, generate_only),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("meetctl: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}

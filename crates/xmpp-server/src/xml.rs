@@ -132,7 +132,11 @@ impl StreamParser {
             Event::StartElement(_, (ns, name), attrs) => {
                 if !self.root_open {
                     self.root_open = true;
-                    out.push(XmlEvent::StreamOpen(header_from(ns.as_str(), name.as_str(), &attrs)));
+                    out.push(XmlEvent::StreamOpen(header_from(
+                        ns.as_str(),
+                        name.as_str(),
+                        &attrs,
+                    )));
                     return Ok(());
                 }
                 if self.stack.is_empty() {
@@ -262,7 +266,11 @@ pub fn rename_ns(el: Element, from: &str, to: &str) -> Element {
     if el.ns() != from && !el.children().any(|c| c.ns() == from) {
         return el;
     }
-    let ns = if el.ns() == from { to.to_string() } else { el.ns() };
+    let ns = if el.ns() == from {
+        to.to_string()
+    } else {
+        el.ns()
+    };
     let mut new = Element::bare(el.name(), ns);
     *new.attrs_mut() = el.attrs().clone();
     for node in el.nodes() {
@@ -295,7 +303,11 @@ mod tests {
         let mut p = StreamParser::new(10_000);
         let ev = feed_all(
             &mut p,
-            &[HEADER, b" <message to='a@b'><body>hi &amp; bye</body></message>", b"</stream:stream>"],
+            &[
+                HEADER,
+                b" <message to='a@b'><body>hi &amp; bye</body></message>",
+                b"</stream:stream>",
+            ],
         )
         .expect("parse");
         assert_eq!(ev.len(), 3);
@@ -325,12 +337,18 @@ mod tests {
     fn byte_at_a_time() {
         let mut p = StreamParser::new(10_000);
         let mut out = Vec::new();
-        let data = [HEADER, b"<iq type='get' id='1'><ping xmlns='urn:xmpp:ping'/></iq>"].concat();
+        let data = [
+            HEADER,
+            b"<iq type='get' id='1'><ping xmlns='urn:xmpp:ping'/></iq>",
+        ]
+        .concat();
         for b in data.iter() {
             p.feed(std::slice::from_ref(b), &mut out).expect("feed");
         }
         assert_eq!(out.len(), 2);
-        let XmlEvent::Element(iq) = &out[1] else { panic!("no iq") };
+        let XmlEvent::Element(iq) = &out[1] else {
+            panic!("no iq")
+        };
         assert!(iq.has_child("ping", "urn:xmpp:ping"));
     }
 
@@ -355,7 +373,11 @@ mod tests {
         ] {
             let mut p = StreamParser::new(10_000);
             let r = feed_all(&mut p, &[HEADER, bad]);
-            assert!(matches!(r, Err(XmlError::NotWellFormed(_))), "{:?} -> {r:?}", String::from_utf8_lossy(bad));
+            assert!(
+                matches!(r, Err(XmlError::NotWellFormed(_))),
+                "{:?} -> {r:?}",
+                String::from_utf8_lossy(bad)
+            );
         }
     }
 
@@ -376,8 +398,11 @@ mod tests {
         .expect("doc");
         assert_eq!(el.name(), "open");
         assert_eq!(el.attr("to"), Some("example.com"));
-        let msg = parse_document(b"<message xmlns='jabber:client' to='x@y'><body>a&lt;b</body></message>", 1000)
-            .expect("msg");
+        let msg = parse_document(
+            b"<message xmlns='jabber:client' to='x@y'><body>a&lt;b</body></message>",
+            1000,
+        )
+        .expect("msg");
         let text = to_string(&msg);
         let again = parse_document(text.as_bytes(), 1000).expect("again");
         assert_eq!(msg, again);
@@ -388,8 +413,11 @@ mod tests {
 
     #[test]
     fn rename_namespace_recursively() {
-        let msg = parse_document(b"<message xmlns='jabber:client'><body>x</body><x xmlns='other'/></message>", 1000)
-            .expect("msg");
+        let msg = parse_document(
+            b"<message xmlns='jabber:client'><body>x</body><x xmlns='other'/></message>",
+            1000,
+        )
+        .expect("msg");
         let comp = rename_ns(msg, NS_CLIENT, NS_COMPONENT);
         assert_eq!(comp.ns(), NS_COMPONENT);
         assert!(comp.has_child("body", NS_COMPONENT));
