@@ -3,6 +3,7 @@
 //! readiness, and shows their logs when a test fails.
 
 pub mod raw;
+pub mod tx;
 pub mod xmpp;
 
 use std::io::Read;
@@ -60,8 +61,13 @@ impl Daemon {
         let log = std::fs::File::create(&log_path).expect("create log");
         let log2 = log.try_clone().expect("clone log");
         cmd.stdout(Stdio::from(log)).stderr(Stdio::from(log2));
-        cmd.env("RUST_LOG", std::env::var("MEET_TEST_LOG").unwrap_or_else(|_| "info".into()));
-        let child = cmd.spawn().unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
+        cmd.env(
+            "RUST_LOG",
+            std::env::var("MEET_TEST_LOG").unwrap_or_else(|_| "info".into()),
+        );
+        let child = cmd
+            .spawn()
+            .unwrap_or_else(|e| panic!("cannot start {name}: {e}"));
         Self {
             name: name.to_string(),
             child: Some(child),
@@ -86,7 +92,11 @@ impl Daemon {
             }
             std::thread::sleep(Duration::from_millis(50));
         }
-        panic!("{}: {needle:?} not logged within {timeout:?}\n{}", self.name, self.log());
+        panic!(
+            "{}: {needle:?} not logged within {timeout:?}\n{}",
+            self.name,
+            self.log()
+        );
     }
 
     pub fn is_running(&mut self) -> bool {
@@ -96,7 +106,9 @@ impl Daemon {
     /// Send SIGTERM and wait for exit; returns the exit status code.
     pub fn terminate(&mut self) -> Option<i32> {
         let child = self.child.as_mut()?;
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
         let start = Instant::now();
         while start.elapsed() < Duration::from_secs(10) {
             if let Ok(Some(st)) = child.try_wait() {
@@ -116,7 +128,12 @@ impl Drop for Daemon {
             let _ = c.wait();
         }
         if std::thread::panicking() {
-            eprintln!("===== {} log ({}) =====\n{}", self.name, self.log_path.display(), self.log());
+            eprintln!(
+                "===== {} log ({}) =====\n{}",
+                self.name,
+                self.log_path.display(),
+                self.log()
+            );
         }
     }
 }

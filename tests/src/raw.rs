@@ -11,7 +11,9 @@ use futures::{SinkExt, StreamExt};
 use tokio::io::{AsyncReadExt, AsyncWriteExt, BufStream};
 use tokio::net::TcpStream;
 use tokio_xmpp::connect::{DnsConfig, ServerConnector};
-use tokio_xmpp::xmlstream::{PendingFeaturesRecv, StreamHeader, Timeouts, XmppStreamElement, initiate_stream};
+use tokio_xmpp::xmlstream::{
+    PendingFeaturesRecv, StreamHeader, Timeouts, XmppStreamElement, initiate_stream,
+};
 use xmpp_parsers::jid::Jid;
 
 /// A plain TCP connection that collects what the server sends.
@@ -22,7 +24,9 @@ pub struct RawConn {
 
 impl RawConn {
     pub async fn connect(port: u16) -> Self {
-        let stream = TcpStream::connect(("127.0.0.1", port)).await.expect("connect");
+        let stream = TcpStream::connect(("127.0.0.1", port))
+            .await
+            .expect("connect");
         Self {
             stream,
             received: String::new(),
@@ -41,7 +45,9 @@ impl RawConn {
         while !self.received.contains(needle) {
             let n = tokio::time::timeout_at(deadline, self.stream.read(&mut buf))
                 .await
-                .unwrap_or_else(|_| panic!("timeout waiting for {needle:?}; got {:?}", self.received))
+                .unwrap_or_else(|_| {
+                    panic!("timeout waiting for {needle:?}; got {:?}", self.received)
+                })
                 .expect("read");
             if n == 0 {
                 panic!("EOF waiting for {needle:?}; got {:?}", self.received);
@@ -73,7 +79,8 @@ impl RawConn {
         .await;
         self.expect("</stream:features>").await;
         self.received.clear();
-        self.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='ANONYMOUS'/>").await;
+        self.send("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='ANONYMOUS'/>")
+            .await;
         self.expect("<success").await;
         self.received.clear();
         self.send(&format!(
@@ -82,7 +89,8 @@ impl RawConn {
         .await;
         self.expect("</stream:features>").await;
         self.received.clear();
-        self.send("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>").await;
+        self.send("<iq type='set' id='b1'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'/></iq>")
+            .await;
         let got = self.expect("</jid>").await;
         self.received.clear();
         let start = got.find("<jid>").map(|i| i + 5).unwrap_or(0);
@@ -132,8 +140,16 @@ impl ServerConnector for TestStartTls {
         jid: &Jid,
         ns: &'static str,
         timeouts: Timeouts,
-    ) -> Result<(PendingFeaturesRecv<Self::Stream>, sasl::common::ChannelBinding), tokio_xmpp::Error> {
-        let tcp = DnsConfig::addr(&format!("127.0.0.1:{}", self.port)).resolve().await?;
+    ) -> Result<
+        (
+            PendingFeaturesRecv<Self::Stream>,
+            sasl::common::ChannelBinding,
+        ),
+        tokio_xmpp::Error,
+    > {
+        let tcp = DnsConfig::addr(&format!("127.0.0.1:{}", self.port))
+            .resolve()
+            .await?;
         let header = || StreamHeader {
             to: Some(Cow::Owned(jid.domain().as_str().to_string())),
             from: None,
@@ -142,16 +158,20 @@ impl ServerConnector for TestStartTls {
         let stream = initiate_stream(BufStream::new(tcp), ns, header(), timeouts).await?;
         let (features, mut stream) = stream.recv_features().await?;
         if !features.can_starttls() {
-            return Err(tokio_xmpp::Error::Io(std::io::Error::other("server offered no STARTTLS")));
+            return Err(tokio_xmpp::Error::Io(std::io::Error::other(
+                "server offered no STARTTLS",
+            )));
         }
         stream
-            .send(&XmppStreamElement::Starttls(xmpp_parsers::starttls::Nonza::Request(
-                xmpp_parsers::starttls::Request,
-            )))
+            .send(&XmppStreamElement::Starttls(
+                xmpp_parsers::starttls::Nonza::Request(xmpp_parsers::starttls::Request),
+            ))
             .await?;
         loop {
             match stream.next().await {
-                Some(Ok(XmppStreamElement::Starttls(xmpp_parsers::starttls::Nonza::Proceed(_)))) => break,
+                Some(Ok(XmppStreamElement::Starttls(xmpp_parsers::starttls::Nonza::Proceed(
+                    _,
+                )))) => break,
                 Some(Ok(_)) => continue,
                 _ => return Err(tokio_xmpp::Error::Disconnected),
             }

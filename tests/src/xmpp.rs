@@ -154,7 +154,11 @@ muc_component = "conference.meet.test"
                 .args(["cert", "generate", h])
                 .output()
                 .expect("cert generate");
-            assert!(out.status.success(), "cert generate {h}: {}", String::from_utf8_lossy(&out.stderr));
+            assert!(
+                out.status.success(),
+                "cert generate {h}: {}",
+                String::from_utf8_lossy(&out.stderr)
+            );
         }
         write(true);
         let ca_pems = hosts
@@ -178,7 +182,9 @@ muc_component = "conference.meet.test"
             "xmpp-server did not open its c2s port\n{}",
             server.daemon.log()
         );
-        server.daemon.wait_for_log("xmpp-server ready", Duration::from_secs(20));
+        server
+            .daemon
+            .wait_for_log("xmpp-server ready", Duration::from_secs(20));
         server
     }
 
@@ -194,6 +200,10 @@ muc_component = "conference.meet.test"
 
     pub fn register(&self, user: &str, host: &str, password: &str) {
         let out = self.ctl(&["register", user, host, password]);
-        assert!(out.status.success(), "register: {}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success(),
+            "register: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
     }
 }

@@ -67,7 +67,10 @@ pub trait Validate {
 
 /// Load `path` (TOML) and environment variables starting with `env_prefix`
 /// (`PREFIX__a__b` overrides key `a.b`) into `T`, then validate it.
-pub fn load<T: DeserializeOwned + Validate>(path: &Path, env_prefix: &str) -> Result<T, ConfigError> {
+pub fn load<T: DeserializeOwned + Validate>(
+    path: &Path,
+    env_prefix: &str,
+) -> Result<T, ConfigError> {
     if !path.exists() {
         return Err(ConfigError::single(path, "", "file not found"));
     }
@@ -97,7 +100,10 @@ pub fn load<T: DeserializeOwned + Validate>(path: &Path, env_prefix: &str) -> Re
 
 /// Parse TOML text (no environment) — used by tests and `check-config` of
 /// generated files.
-pub fn parse_str<T: DeserializeOwned + Validate>(file: &Path, text: &str) -> Result<T, ConfigError> {
+pub fn parse_str<T: DeserializeOwned + Validate>(
+    file: &Path,
+    text: &str,
+) -> Result<T, ConfigError> {
     let built = ::config::Config::builder()
         .add_source(::config::File::from_str(text, ::config::FileFormat::Toml))
         .build()
@@ -144,6 +150,7 @@ fn from_config_error(file: &Path, e: ::config::ConfigError) -> ConfigError {
             problem = ConfigProblem::new(k, "unknown key");
         }
     }
+    problem.key = dotted(&problem.key);
     ConfigError {
         file: file.to_path_buf(),
         problems: vec![problem],
@@ -152,6 +159,20 @@ fn from_config_error(file: &Path, e: ::config::ConfigError) -> ConfigError {
 
 fn strip_file_suffix(s: &str) -> String {
     s.to_string()
+}
+
+/// The config crate writes nested keys as `a[0]b`; operators read `a[0].b`.
+fn dotted(key: &str) -> String {
+    let mut out = String::with_capacity(key.len() + 4);
+    let mut prev = '\0';
+    for c in key.chars() {
+        if prev == ']' && c != '.' && c != '[' {
+            out.push('.');
+        }
+        out.push(c);
+        prev = c;
+    }
+    out
 }
 
 fn quoted_after(text: &str, marker: &str) -> Option<String> {
@@ -212,8 +233,19 @@ mod tests {
     }
 
     #[test]
+    fn nested_keys_are_dotted() {
+        assert_eq!(
+            dotted("virtual_host[0]authentication"),
+            "virtual_host[0].authentication"
+        );
+        assert_eq!(dotted("a[1][2]b.c"), "a[1][2].b.c");
+        assert_eq!(dotted("plain"), "plain");
+    }
+
+    #[test]
     fn missing_file_is_reported() {
-        let e = load::<Sample>(Path::new("/nonexistent/meet.toml"), "MEETTEST").expect_err("missing");
+        let e =
+            load::<Sample>(Path::new("/nonexistent/meet.toml"), "MEETTEST").expect_err("missing");
         assert_eq!(e.to_string(), "/nonexistent/meet.toml: file not found");
     }
 

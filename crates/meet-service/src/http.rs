@@ -94,8 +94,8 @@ where
 
 fn to_response(reply: Reply) -> hyper::Response<Full<Bytes>> {
     let mut resp = hyper::Response::new(Full::new(reply.body));
-    *resp.status_mut() =
-        hyper::StatusCode::from_u16(reply.status).unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
+    *resp.status_mut() = hyper::StatusCode::from_u16(reply.status)
+        .unwrap_or(hyper::StatusCode::INTERNAL_SERVER_ERROR);
     if let Ok(v) = hyper::header::HeaderValue::from_str(reply.content_type) {
         resp.headers_mut().insert(hyper::header::CONTENT_TYPE, v);
     }
@@ -116,7 +116,9 @@ mod tests {
 
     #[tokio::test]
     async fn serves_routes_over_a_real_socket() {
-        let listener = bind("127.0.0.1:0".parse().expect("addr")).await.expect("bind");
+        let listener = bind("127.0.0.1:0".parse().expect("addr"))
+            .await
+            .expect("bind");
         let addr = listener.local_addr().expect("addr");
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
         let server = tokio::spawn(serve(
@@ -133,9 +135,11 @@ mod tests {
         ));
         for (path, want) in [("/about/health", "200"), ("/nope", "404")] {
             let mut s = tokio::net::TcpStream::connect(addr).await.expect("connect");
-            s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
-                .await
-                .expect("write");
+            s.write_all(
+                format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes(),
+            )
+            .await
+            .expect("write");
             let mut buf = String::new();
             s.read_to_string(&mut buf).await.expect("read");
             assert!(buf.starts_with(&format!("HTTP/1.1 {want}")), "{buf}");

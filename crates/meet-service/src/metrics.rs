@@ -100,8 +100,14 @@ mod tests {
         g.set(4);
         g.dec();
         let text = r.render();
-        assert!(text.contains("# TYPE logins_total counter\nlogins_total 3\n"), "{text}");
-        assert!(text.contains("# TYPE sessions gauge\nsessions 3\n"), "{text}");
+        assert!(
+            text.contains("# TYPE logins_total counter\nlogins_total 3\n"),
+            "{text}"
+        );
+        assert!(
+            text.contains("# TYPE sessions gauge\nsessions 3\n"),
+            "{text}"
+        );
         assert_eq!(r.to_json()["sessions"], 3);
     }
 }

@@ -22,12 +22,15 @@ struct Secrets {
 fn random_secret() -> String {
     const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
     let mut rng = rand::rng();
-    (0..24).map(|_| CHARS[rng.random_range(0..CHARS.len())] as char).collect()
+    (0..24)
+        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
+        .collect()
 }
 
 fn load_or_create_secrets(path: &Path) -> Result<Secrets, String> {
     if let Ok(text) = std::fs::read_to_string(path) {
-        return toml_lite::parse_secrets(&text).ok_or_else(|| format!("{}: unreadable secrets file", path.display()));
+        return toml_lite::parse_secrets(&text)
+            .ok_or_else(|| format!("{}: unreadable secrets file", path.display()));
     }
     let s = Secrets {
         focus_component_secret: random_secret(),
@@ -83,13 +86,17 @@ mod toml_lite {
 }
 
 fn sibling_binary(name: &str) -> Result<PathBuf, String> {
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find meetctl's own path: {e}"))?;
+    let exe =
+        std::env::current_exe().map_err(|e| format!("cannot find meetctl's own path: {e}"))?;
     let dir = exe.parent().ok_or("meetctl has no parent directory")?;
     let p = dir.join(name);
     if p.exists() {
         Ok(p)
     } else {
-        Err(format!("{} not found next to meetctl (build the workspace: cargo build --release)", p.display()))
+        Err(format!(
+            "{} not found next to meetctl (build the workspace: cargo build --release)",
+            p.display()
+        ))
     }
 }
 
@@ -168,7 +175,10 @@ muc_component = "conference.{domain}"
 fn run_ok(cmd: &mut Command, what: &str) -> Result<String, String> {
     let out = cmd.output().map_err(|e| format!("{what}: {e}"))?;
     if !out.status.success() {
-        return Err(format!("{what} failed: {}", String::from_utf8_lossy(&out.stderr).trim()));
+        return Err(format!(
+            "{what} failed: {}",
+            String::from_utf8_lossy(&out.stderr).trim()
+        ));
     }
     Ok(String::from_utf8_lossy(&out.stdout).to_string())
 }
@@ -186,13 +196,19 @@ pub fn generate(state: &Path, domain: &str) -> Result<PathBuf, String> {
     for host in [domain.to_string(), format!("auth.{domain}")] {
         if !data.join(format!("{host}.crt")).exists() {
             run_ok(
-                Command::new(&xmpp).arg("--config").arg(&cfg_path).args(["cert", "generate", &host]),
+                Command::new(&xmpp)
+                    .arg("--config")
+                    .arg(&cfg_path)
+                    .args(["cert", "generate", &host]),
                 &format!("cert generate {host}"),
             )?;
         }
     }
     let auth = format!("auth.{domain}");
-    for (user, pw) in [("focus", &secrets.focus_password), ("jvb", &secrets.jvb_password)] {
+    for (user, pw) in [
+        ("focus", &secrets.focus_password),
+        ("jvb", &secrets.jvb_password),
+    ] {
         // register fails when the account exists; then make sure the
         // password matches the secrets file.
         let reg = Command::new(&xmpp)
@@ -203,10 +219,11 @@ pub fn generate(state: &Path, domain: &str) -> Result<PathBuf, String> {
             .map_err(|e| format!("register {user}: {e}"))?;
         if !reg.status.success() {
             run_ok(
-                Command::new(&xmpp)
-                    .arg("--config")
-                    .arg(&cfg_path)
-                    .args(["passwd", &format!("{user}@{auth}"), pw]),
+                Command::new(&xmpp).arg("--config").arg(&cfg_path).args([
+                    "passwd",
+                    &format!("{user}@{auth}"),
+                    pw,
+                ]),
                 &format!("passwd {user}@{auth}"),
             )?;
         }
@@ -216,10 +233,18 @@ pub fn generate(state: &Path, domain: &str) -> Result<PathBuf, String> {
 
 fn spawn_prefixed(name: &'static str, mut cmd: Command) -> Result<Child, String> {
     cmd.stdout(Stdio::piped()).stderr(Stdio::piped());
-    let mut child = cmd.spawn().map_err(|e| format!("cannot start {name}: {e}"))?;
+    let mut child = cmd
+        .spawn()
+        .map_err(|e| format!("cannot start {name}: {e}"))?;
     for pipe in [
-        child.stdout.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
-        child.stderr.take().map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+        child
+            .stdout
+            .take()
+            .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
+        child
+            .stderr
+            .take()
+            .map(|p| Box::new(p) as Box<dyn std::io::Read + Send>),
     ]
     .into_iter()
     .flatten()
@@ -235,14 +260,18 @@ fn spawn_prefixed(name: &'static str, mut cmd: Command) -> Result<Child, String>
 
 pub fn run(state: &Path, domain: &str, generate_only: bool) -> Result<(), String> {
     let cfg = generate(state, domain)?;
-    println!("meetctl: deployment for {domain} written to {}", state.display());
+    println!(
+        "meetctl: deployment for {domain} written to {}",
+        state.display()
+    );
     if generate_only {
         return Ok(());
     }
     let xmpp = sibling_binary("xmpp-server")?;
     let mut cmd = Command::new(xmpp);
     cmd.arg("--config").arg(&cfg);
-    let mut children = vec![("xmpp-server", spawn_prefixed("xmpp-server", cmd)?)];
+    // Later issues add the focus, the videobridge and the web server here.
+    let mut children = [("xmpp-server", spawn_prefixed("xmpp-server", cmd)?)];
     println!(
         "meetctl: running. Connect an XMPP client to {domain}:5222 (anonymous), BOSH http://{domain}:5280/http-bind, WebSocket ws://{domain}:5280/xmpp-websocket. Ctrl-C stops."
     );
@@ -273,7 +302,9 @@ pub fn run(state: &Path, domain: &str, generate_only: bool) -> Result<(), String
         std::thread::sleep(Duration::from_millis(200));
     }
     for (_, child) in children.iter_mut() {
-        let _ = Command::new("kill").args(["-TERM", &child.id().to_string()]).status();
+        let _ = Command::new("kill")
+            .args(["-TERM", &child.id().to_string()])
+            .status();
     }
     for (name, child) in children.iter_mut() {
         let _ = child.wait();

@@ -43,6 +43,22 @@ pub struct HostPolicy {
     pub auth: AuthMethod,
     pub require_encryption: bool,
     pub allow_unencrypted_plain: bool,
+    /// Mechanisms the operator switched off (prosody disable_sasl_mechanisms).
+    pub disabled_mechanisms: Vec<String>,
+}
+
+impl HostPolicy {
+    /// What this host offers on a stream that is (or is not) secure.
+    pub fn mechanisms(&self, secure: bool) -> Vec<Mechanism> {
+        let mut m = sasl::mechanisms_for(self.auth, secure, self.allow_unencrypted_plain);
+        m.retain(|x| {
+            !self
+                .disabled_mechanisms
+                .iter()
+                .any(|d| d.eq_ignore_ascii_case(x.name()))
+        });
+        m
+    }
 }
 
 /// The session's view of the rest of the server.
@@ -271,15 +287,15 @@ impl C2sSession {
             );
             return;
         };
-        if let Some(v) = &h.version {
-            if !v.starts_with("1.") {
-                self.out.push(Out::Header {
-                    id: self.stream_id.clone(),
-                    from: to.clone(),
-                });
-                self.fail("unsupported-version", None, env);
-                return;
-            }
+        if let Some(v) = &h.version
+            && !v.starts_with("1.")
+        {
+            self.out.push(Out::Header {
+                id: self.stream_id.clone(),
+                from: to.clone(),
+            });
+            self.fail("unsupported-version", None, env);
+            return;
         }
         self.host = Some(to.clone());
         // A fresh id per stream (restart included), as RFC 6120 §4.7.3 wants.
@@ -302,9 +318,7 @@ impl C2sSession {
             }
             if self.secure || !policy.require_encryption {
                 let mut mechs = Element::bare("mechanisms", NS_SASL);
-                for m in
-                    sasl::mechanisms_for(policy.auth, self.secure, policy.allow_unencrypted_plain)
-                {
+                for m in policy.mechanisms(self.secure) {
                     let mut me = Element::bare("mechanism", NS_SASL);
                     me.append_text(m.name().to_string());
                     mechs.append_child(me);
@@ -363,8 +377,7 @@ impl C2sSession {
                     self.sasl_failure(&host, None, "encryption-required", env);
                     return;
                 }
-                let offered =
-                    sasl::mechanisms_for(policy.auth, self.secure, policy.allow_unencrypted_plain);
+                let offered = policy.mechanisms(self.secure);
                 let mech = e.attr("mechanism").and_then(Mechanism::from_name);
                 let Some(mech) = mech.filter(|m| offered.contains(m)) else {
                     self.sasl_failure(&host, None, "invalid-mechanism", env);
@@ -591,10 +604,9 @@ impl C2sSession {
                     }
                     Some(t) => {
                         match ty.as_deref() {
-                            None => {
-                                if self.directed.len() < 10_000 {
-                                    self.directed.insert(t);
-                                }
+                            // Bounded: a client cannot grow this set without limit.
+                            None if self.directed.len() < 10_000 => {
+                                self.directed.insert(t);
                             }
                             Some("unavailable") => {
                                 self.directed.remove(&t);
@@ -636,4 +648,273 @@ fn decode_sasl_payload(text: &str) -> Result<Option<Vec<u8>>, ()> {
         .decode(t)
         .map(Some)
         .map_err(|_| ())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::xml::parse_document;
+
+    /// An environment with one anonymous host and one hashed host, recording
+    /// routed stanzas.
+    #[derive(Default)]
+    struct FakeEnv {
+        routed: Vec<Element>,
+        bound: Vec<String>,
+        unbound: Vec<String>,
+        failures: u32,
+        tls: bool,
+    }
+
+    impl C2sEnv for FakeEnv {
+        fn host_policy(&self, host: &str) -> Option<HostPolicy> {
+            match host {
+                "anon.test" => Some(HostPolicy {
+                    auth: AuthMethod::Anonymous,
+                    require_encryption: false,
+                    allow_unencrypted_plain: false,
+                    disabled_mechanisms: vec![],
+                }),
+                "users.test" => Some(HostPolicy {
+                    auth: AuthMethod::InternalPlain,
+                    require_encryption: true,
+                    allow_unencrypted_plain: false,
+                    disabled_mechanisms: vec!["SCRAM-SHA-256".into()],
+                }),
+                _ => None,
+            }
+        }
+        fn tls_available(&self, _host: &str) -> bool {
+            self.tls
+        }
+        fn credentials(&self, user: &str, _host: &str) -> Result<Option<Credentials>, String> {
+            Ok((user == "alice").then(|| Credentials::Plain("pw".into())))
+        }
+        fn bind(&mut self, bare: &str, requested: Option<&str>) -> (String, u64) {
+            let r = requested.unwrap_or("gen").to_string();
+            self.bound.push(format!("{bare}/{r}"));
+            (r, 7)
+        }
+        fn unbind(&mut self, bare: &str, _id: u64) {
+            self.unbound.push(bare.to_string());
+        }
+        fn set_presence(&mut self, _bare: &str, _id: u64, _available: bool, _priority: i8) {}
+        fn route(&mut self, stanza: Element) {
+            self.routed.push(stanza);
+        }
+        fn auth_failed(&mut self, _user: Option<&str>, _host: &str, _reason: &str) {
+            self.failures += 1;
+        }
+        fn auth_succeeded(&mut self, _jid: &str, _mechanism: &str) {}
+    }
+
+    fn header(to: &str) -> XmlEvent {
+        XmlEvent::StreamOpen(StreamHeader {
+            ns: crate::xml::NS_STREAMS.into(),
+            name: "stream".into(),
+            to: Some(to.into()),
+            version: Some("1.0".into()),
+            ..Default::default()
+        })
+    }
+
+    fn elem(xml: &str) -> XmlEvent {
+        XmlEvent::Element(parse_document(xml.as_bytes(), 100_000).expect("xml"))
+    }
+
+    fn sent(out: &[Out]) -> Vec<String> {
+        out.iter()
+            .filter_map(|o| match o {
+                Out::Send(e) => Some(crate::wire::element(e)),
+                _ => None,
+            })
+            .collect()
+    }
+
+    fn anon_bound(env: &mut FakeEnv) -> C2sSession {
+        let mut s = C2sSession::new(Transport::Tcp, false);
+        s.handle(header("anon.test"), env);
+        let out = s.take_output();
+        assert!(
+            sent(&out)[0].contains("<mechanism>ANONYMOUS</mechanism>"),
+            "{out:?}"
+        );
+        s.handle(
+            elem("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='ANONYMOUS'/>"),
+            env,
+        );
+        let out = s.take_output();
+        assert!(out.contains(&Out::Restart), "{out:?}");
+        s.handle(header("anon.test"), env);
+        let out = s.take_output();
+        assert!(
+            sent(&out)[0].contains("urn:ietf:params:xml:ns:xmpp-bind"),
+            "{out:?}"
+        );
+        s.handle(
+            elem("<iq xmlns='jabber:client' type='set' id='b'><bind xmlns='urn:ietf:params:xml:ns:xmpp-bind'><resource>r1</resource></bind></iq>"),
+            env,
+        );
+        let out = s.take_output();
+        assert!(sent(&out)[0].contains("/r1</jid>"), "{out:?}");
+        s
+    }
+
+    #[test]
+    fn anonymous_login_binds_a_uuid_node() {
+        let mut env = FakeEnv::default();
+        let s = anon_bound(&mut env);
+        let jid = s.jid().expect("bound");
+        let node = jid.split('@').next().expect("node");
+        assert_eq!(node.len(), 36, "{jid}");
+        assert!(jid.ends_with("@anon.test/r1"));
+        assert_eq!(env.bound.len(), 1);
+    }
+
+    #[test]
+    fn stanzas_are_stamped_and_routed() {
+        let mut env = FakeEnv::default();
+        let mut s = anon_bound(&mut env);
+        s.handle(elem("<message xmlns='jabber:client' to='b@anon.test' from='forged@x'><body>hi</body></message>"), &mut env);
+        let m = env.routed.pop().expect("routed");
+        assert_eq!(m.attr("from"), s.jid().as_deref());
+        // IQ without id is a bad request, answered locally.
+        s.handle(elem("<iq xmlns='jabber:client' type='get' to='x@anon.test'><ping xmlns='urn:xmpp:ping'/></iq>"), &mut env);
+        assert!(sent(&s.take_output())[0].contains("bad-request"));
+        // Roster get to self is answered with an empty roster.
+        s.handle(elem("<iq xmlns='jabber:client' type='get' id='r'><query xmlns='jabber:iq:roster'/></iq>"), &mut env);
+        let out = sent(&s.take_output());
+        assert!(
+            out[0].contains("type=\"result\"") || out[0].contains("type='result'"),
+            "{out:?}"
+        );
+    }
+
+    #[test]
+    fn directed_presence_is_withdrawn_on_disconnect() {
+        let mut env = FakeEnv::default();
+        let mut s = anon_bound(&mut env);
+        s.handle(elem("<presence xmlns='jabber:client' to='room@conf.test/nick'><x xmlns='http://jabber.org/protocol/muc'/></presence>"), &mut env);
+        assert_eq!(env.routed.len(), 1);
+        s.disconnected(&mut env);
+        let last = env.routed.last().expect("unavailable");
+        assert_eq!(last.attr("type"), Some("unavailable"));
+        assert_eq!(last.attr("to"), Some("room@conf.test/nick"));
+        assert_eq!(env.unbound.len(), 1);
+        // A second disconnect does nothing more.
+        s.disconnected(&mut env);
+        assert_eq!(env.unbound.len(), 1);
+    }
+
+    #[test]
+    fn unknown_host_and_bad_version_are_stream_errors() {
+        let mut env = FakeEnv::default();
+        let mut s = C2sSession::new(Transport::Tcp, false);
+        s.handle(header("nope.test"), &mut env);
+        let out = s.take_output();
+        assert!(matches!(out.first(), Some(Out::Header { .. })));
+        assert!(
+            matches!(out.last(), Some(Out::Close(Some(e))) if e.has_child("host-unknown", crate::stanza::NS_STREAM_ERRORS))
+        );
+        assert!(s.is_closed());
+        let mut s = C2sSession::new(Transport::Tcp, false);
+        s.handle(
+            XmlEvent::StreamOpen(StreamHeader {
+                ns: crate::xml::NS_STREAMS.into(),
+                name: "stream".into(),
+                to: Some("anon.test".into()),
+                version: Some("2.0".into()),
+                ..Default::default()
+            }),
+            &mut env,
+        );
+        assert!(
+            matches!(s.take_output().last(), Some(Out::Close(Some(e))) if e.has_child("unsupported-version", crate::stanza::NS_STREAM_ERRORS))
+        );
+    }
+
+    #[test]
+    fn encryption_required_hides_mechanisms_and_offers_starttls() {
+        let mut env = FakeEnv {
+            tls: true,
+            ..Default::default()
+        };
+        let mut s = C2sSession::new(Transport::Tcp, false);
+        s.handle(header("users.test"), &mut env);
+        let f = sent(&s.take_output());
+        assert!(
+            f[0].contains("starttls") && f[0].contains("required"),
+            "{f:?}"
+        );
+        assert!(!f[0].contains("mechanisms"), "{f:?}");
+        s.handle(elem("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGFsaWNlAHB3</auth>"), &mut env);
+        let out = s.take_output();
+        assert!(sent(&out)[0].contains("encryption-required"), "{out:?}");
+        s.handle(
+            elem("<starttls xmlns='urn:ietf:params:xml:ns:xmpp-tls'/>"),
+            &mut env,
+        );
+        let out = s.take_output();
+        assert!(out.contains(&Out::StartTls), "{out:?}");
+        s.tls_established();
+        s.handle(header("users.test"), &mut env);
+        let f = sent(&s.take_output());
+        assert!(
+            f[0].contains("<mechanism>PLAIN</mechanism>") && !f[0].contains("starttls"),
+            "{f:?}"
+        );
+        // PLAIN alice/pw succeeds.
+        s.handle(elem("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGFsaWNlAHB3</auth>"), &mut env);
+        let out = s.take_output();
+        assert!(sent(&out)[0].starts_with("<success"), "{out:?}");
+    }
+
+    #[test]
+    fn repeated_auth_failures_close_the_stream_after_delays() {
+        let mut env = FakeEnv {
+            tls: true,
+            ..Default::default()
+        };
+        let mut s = C2sSession::new(Transport::Tcp, true);
+        s.handle(header("users.test"), &mut env);
+        s.take_output();
+        for i in 0..MAX_AUTH_ATTEMPTS {
+            // alice / wrong
+            s.handle(elem("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>AGFsaWNlAHdyb25n</auth>"), &mut env);
+            let out = s.take_output();
+            assert_eq!(out[0], Out::Delay(AUTH_FAILURE_DELAY_MS));
+            assert!(sent(&out)[0].contains("not-authorized"), "{out:?}");
+            assert_eq!(s.is_closed(), i + 1 == MAX_AUTH_ATTEMPTS);
+        }
+        assert_eq!(env.failures, MAX_AUTH_ATTEMPTS);
+    }
+
+    #[test]
+    fn stanzas_before_authentication_are_refused() {
+        let mut env = FakeEnv::default();
+        let mut s = C2sSession::new(Transport::Tcp, false);
+        s.handle(header("anon.test"), &mut env);
+        s.take_output();
+        s.handle(
+            elem("<message xmlns='jabber:client' to='x@anon.test'><body>x</body></message>"),
+            &mut env,
+        );
+        assert!(s.is_closed());
+        assert!(env.routed.is_empty());
+        // Bad base64 in auth is incorrect-encoding, not a crash.
+        let mut s = C2sSession::new(Transport::Tcp, false);
+        s.handle(header("anon.test"), &mut env);
+        s.take_output();
+        s.handle(
+            elem("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='ANONYMOUS'>!!!</auth>"),
+            &mut env,
+        );
+        assert!(sent(&s.take_output())[0].contains("incorrect-encoding"));
+        // Unknown mechanism.
+        s.handle(
+            elem("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='X-FOO'/>"),
+            &mut env,
+        );
+        assert!(sent(&s.take_output())[0].contains("invalid-mechanism"));
+    }
 }

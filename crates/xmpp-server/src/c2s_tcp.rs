@@ -26,7 +26,11 @@ pub enum Conn {
 }
 
 impl AsyncRead for Conn {
-    fn poll_read(self: Pin<&mut Self>, cx: &mut Context<'_>, buf: &mut ReadBuf<'_>) -> Poll<std::io::Result<()>> {
+    fn poll_read(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        buf: &mut ReadBuf<'_>,
+    ) -> Poll<std::io::Result<()>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_read(cx, buf),
             Conn::Tls(s) => Pin::new(s).poll_read(cx, buf),
@@ -36,7 +40,11 @@ impl AsyncRead for Conn {
 }
 
 impl AsyncWrite for Conn {
-    fn poll_write(self: Pin<&mut Self>, cx: &mut Context<'_>, data: &[u8]) -> Poll<std::io::Result<usize>> {
+    fn poll_write(
+        self: Pin<&mut Self>,
+        cx: &mut Context<'_>,
+        data: &[u8],
+    ) -> Poll<std::io::Result<usize>> {
         match self.get_mut() {
             Conn::Plain(s) => Pin::new(s).poll_write(cx, data),
             Conn::Tls(s) => Pin::new(s).poll_write(cx, data),
@@ -108,7 +116,12 @@ impl RateLimit {
     }
 }
 
-async fn handle(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+async fn handle(
+    stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
     if !shared.admit_unauthenticated(peer.ip()) {
         tracing::warn!(%peer, "too many unauthenticated connections from this address; refused");
         return;
@@ -128,7 +141,8 @@ async fn handle(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, mut st
     let mut parser = StreamParser::new(limit);
     let mut buf = vec![0u8; 16 * 1024];
     let mut counted_unauth = true;
-    let auth_deadline = tokio::time::Instant::now() + Duration::from_secs(shared.cfg.c2s_timeout.max(1));
+    let auth_deadline =
+        tokio::time::Instant::now() + Duration::from_secs(shared.cfg.c2s_timeout.max(1));
     let mut rate = RateLimit {
         per_sec: shared.cfg.c2s_read_rate_limit,
         window_start: Instant::now(),
@@ -171,6 +185,9 @@ async fn handle(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, mut st
             }
         }
         for ev in events {
+            if core.is_authenticated() {
+                tracing::trace!(%peer, event = ?ev, "c2s in");
+            }
             core.handle(ev, &mut env);
         }
         if counted_unauth && core.is_authenticated() {
@@ -179,14 +196,24 @@ async fn handle(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, mut st
         }
         let mut closed = core.is_closed();
         for out in core.take_output() {
+            tracing::trace!(%peer, out = ?out, "c2s out");
             match out {
                 Out::Header { id, from } => {
-                    if write(&mut conn, wire::stream_header(NS_CLIENT, &id, &from).as_bytes()).await.is_err() {
+                    if write(
+                        &mut conn,
+                        wire::stream_header(NS_CLIENT, &id, &from).as_bytes(),
+                    )
+                    .await
+                    .is_err()
+                    {
                         closed = true;
                     }
                 }
                 Out::Send(el) => {
-                    if write(&mut conn, wire::element(&el).as_bytes()).await.is_err() {
+                    if write(&mut conn, wire::element(&el).as_bytes())
+                        .await
+                        .is_err()
+                    {
                         core.disconnected(&mut env);
                         closed = true;
                     }
@@ -219,7 +246,11 @@ async fn handle(stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, mut st
                 Out::Close(err) => {
                     if let Some(e) = err {
                         if let Some(cond) = e.children().next() {
-                            reason = if cond.name() == "connection-timeout" { "timeout" } else { "stream error" };
+                            reason = if cond.name() == "connection-timeout" {
+                                "timeout"
+                            } else {
+                                "stream error"
+                            };
                             tracing::info!(%peer, condition = cond.name(), "sending stream error");
                         }
                         let _ = write(&mut conn, wire::element(&e).as_bytes()).await;

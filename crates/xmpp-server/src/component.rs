@@ -40,7 +40,8 @@ pub fn verify_handshake(stream_id: &str, secret: &str, presented: &str) -> bool 
 /// Is `from` an address the component `domain` may send from (its domain,
 /// a subdomain, or any JID at either)?
 pub fn may_send_from(domain: &str, from: &str) -> bool {
-    Target::parse(from).is_some_and(|t| t.domain == domain || t.domain.ends_with(&format!(".{domain}")))
+    Target::parse(from)
+        .is_some_and(|t| t.domain == domain || t.domain.ends_with(&format!(".{domain}")))
 }
 
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
@@ -73,7 +74,12 @@ async fn close_with(stream: &mut TcpStream, condition: &str, text: Option<&str>)
     let _ = stream.shutdown().await;
 }
 
-async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, mut stop: watch::Receiver<bool>) {
+async fn handle(
+    mut stream: TcpStream,
+    peer: SocketAddr,
+    shared: Arc<Shared>,
+    mut stop: watch::Receiver<bool>,
+) {
     let _ = stream.set_nodelay(true);
     let limit = shared.cfg.c2s_stanza_size_limit.max(1 << 20);
     let mut parser = StreamParser::new(limit);
@@ -95,7 +101,11 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, mu
                         .component(&to)
                         .and_then(|c| c.component_secret.clone())
                         .filter(|_| shared.cfg.component(&to).is_some_and(|c| c.kind.is_none()));
-                    let _ = send(&mut stream, &wire::stream_header(NS_COMPONENT, &stream_id, &to)).await;
+                    let _ = send(
+                        &mut stream,
+                        &wire::stream_header(NS_COMPONENT, &stream_id, &to),
+                    )
+                    .await;
                     match configured {
                         Some(s) => {
                             secret = s;
@@ -103,19 +113,32 @@ async fn handle(mut stream: TcpStream, peer: SocketAddr, shared: Arc<Shared>, mu
                         }
                         None => {
                             tracing::warn!(%peer, component = %to, "unknown component");
-                            close_with(&mut stream, "host-unknown", Some("no such external component")).await;
+                            close_with(
+                                &mut stream,
+                                "host-unknown",
+                                Some("no such external component"),
+                            )
+                            .await;
                             break false;
                         }
                     }
                 }
-                (XmlEvent::Element(e), Some(d)) if e.name() == "handshake" && e.ns() == NS_COMPONENT => {
+                (XmlEvent::Element(e), Some(d))
+                    if e.name() == "handshake" && e.ns() == NS_COMPONENT =>
+                {
                     if verify_handshake(&stream_id, &secret, &e.text()) {
                         break true;
                     }
                     tracing::warn!(%peer, component = %d, "component authentication failed");
                     shared.counters.login_failures.inc();
-                    tokio::time::sleep(Duration::from_millis(crate::c2s::AUTH_FAILURE_DELAY_MS)).await;
-                    close_with(&mut stream, "not-authorized", Some("wrong component secret")).await;
+                    tokio::time::sleep(Duration::from_millis(crate::c2s::AUTH_FAILURE_DELAY_MS))
+                        .await;
+                    close_with(
+                        &mut stream,
+                        "not-authorized",
+                        Some("wrong component secret"),
+                    )
+                    .await;
                     break false;
                 }
                 _ => {
@@ -235,9 +258,20 @@ mod tests {
     #[test]
     fn handshake_is_hex_sha1_of_id_and_secret() {
         // sha1("3BF96D75" + "secret") — computed independently with sha1sum.
-        assert_eq!(handshake_digest("3BF96D75", "secret"), "20631b4b87b2d6381daeb556438f05036e09ad66");
-        assert!(verify_handshake("abc", "s3cret", &handshake_digest("abc", "s3cret").to_uppercase()));
-        assert!(!verify_handshake("abc", "s3cret", &handshake_digest("abc", "other")));
+        assert_eq!(
+            handshake_digest("3BF96D75", "secret"),
+            "20631b4b87b2d6381daeb556438f05036e09ad66"
+        );
+        assert!(verify_handshake(
+            "abc",
+            "s3cret",
+            &handshake_digest("abc", "s3cret").to_uppercase()
+        ));
+        assert!(!verify_handshake(
+            "abc",
+            "s3cret",
+            &handshake_digest("abc", "other")
+        ));
         assert!(!verify_handshake("abc", "s3cret", ""));
     }
 

@@ -219,6 +219,10 @@ pub struct VirtualHost {
     /// Allow SASL PLAIN over unencrypted streams. Default `false`.
     #[serde(default)]
     pub allow_unencrypted_plain_auth: bool,
+    /// SASL mechanisms not to offer, e.g. `["PLAIN"]` (prosody
+    /// `disable_sasl_mechanisms`). Default `[]`.
+    #[serde(default)]
+    pub disable_sasl_mechanisms: Vec<String>,
     /// Host of the `speakerstats_component` this host reports to. Default unset.
     #[serde(default)]
     pub speakerstats_component: Option<String>,
@@ -846,6 +850,14 @@ impl ServerConfig {
         }
         check_modules(&sec, &vh.modules_enabled, p);
         check_admins(&sec, &vh.admins, p);
+        for (j, m) in vh.disable_sasl_mechanisms.iter().enumerate() {
+            if !["PLAIN", "SCRAM-SHA-1", "SCRAM-SHA-256", "ANONYMOUS"].contains(&m.as_str()) {
+                p.add(
+                    format!("{sec}.disable_sasl_mechanisms[{j}]"),
+                    format!("unknown mechanism `{m}` (known: PLAIN, SCRAM-SHA-1, SCRAM-SHA-256, ANONYMOUS)"),
+                );
+            }
+        }
     }
 
     fn check_component(&self, i: usize, c: &Component, p: &mut Problems) {

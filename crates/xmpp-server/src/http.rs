@@ -19,10 +19,12 @@ use hyper::header::{self, HeaderMap, HeaderValue};
 use hyper::service::service_fn;
 use hyper::{Method, Request, Response, StatusCode};
 use hyper_util::rt::{TokioIo, TokioTimer};
+use minidom::Element;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 
 use crate::server::Shared;
+use crate::xml::{NS_CLIENT, rename_ns};
 
 pub const BOSH_PATH: &str = "/http-bind";
 pub const WEBSOCKET_PATH: &str = "/xmpp-websocket";
@@ -117,18 +119,37 @@ async fn route(req: Request<Incoming>, ctx: Arc<Ctx>) -> Result<Response<Body>, 
     } else if req.method() == Method::GET && path == "/about/health" {
         response(StatusCode::OK, "text/plain; charset=utf-8", "OK")
     } else {
-        response(StatusCode::NOT_FOUND, "text/plain; charset=utf-8", "not found\n")
+        response(
+            StatusCode::NOT_FOUND,
+            "text/plain; charset=utf-8",
+            "not found\n",
+        )
     };
     Ok(resp)
 }
 
 /// A response with a body and its content type.
-fn response(status: StatusCode, content_type: &'static str, body: impl Into<Bytes>) -> Response<Body> {
+fn response(
+    status: StatusCode,
+    content_type: &'static str,
+    body: impl Into<Bytes>,
+) -> Response<Body> {
     let mut resp = Response::new(Full::new(body.into()));
     *resp.status_mut() = status;
     resp.headers_mut()
         .insert(header::CONTENT_TYPE, HeaderValue::from_static(content_type));
     resp
+}
+
+/// Stanzas sent without a namespace of their own (unqualified in a
+/// WebSocket frame, or inheriting the BOSH body's) are `jabber:client`
+/// stanzas, as Prosody treats them.
+fn client_ns(el: Element, inherited: &str) -> Element {
+    if el.ns() == inherited {
+        rename_ns(el, inherited, NS_CLIENT)
+    } else {
+        el
+    }
 }
 
 /// The request's `Origin` header, if it is valid text.

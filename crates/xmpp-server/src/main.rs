@@ -17,7 +17,11 @@ use xmpp_server::server::Shared;
 use xmpp_server::{c2s_tcp, certs, component, http, tls};
 
 #[derive(Parser)]
-#[command(name = "xmpp-server", version, about = "meet-rs XMPP server (Prosody's role in a Jitsi Meet deployment)")]
+#[command(
+    name = "xmpp-server",
+    version,
+    about = "meet-rs XMPP server (Prosody's role in a Jitsi Meet deployment)"
+)]
 struct Cli {
     /// Configuration file.
     #[arg(long, short, global = true, default_value = config::DEFAULT_PATH)]
@@ -33,9 +37,16 @@ enum Command {
     /// Validate the configuration and exit.
     CheckConfig,
     /// Create an account: register USER HOST PASSWORD (prosodyctl register).
-    Register { user: String, host: String, password: String },
+    Register {
+        user: String,
+        host: String,
+        password: String,
+    },
     /// Change a password: passwd USER@HOST [PASSWORD] (read from stdin when omitted).
-    Passwd { jid: String, password: Option<String> },
+    Passwd {
+        jid: String,
+        password: Option<String>,
+    },
     /// Delete an account: deluser USER@HOST.
     Deluser { jid: String },
     /// Certificates (prosodyctl cert).
@@ -58,7 +69,14 @@ enum CertCommand {
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    let cfg = match ServerConfig::load(&cli.config) {
+    // `cert generate` makes the very files the ssl keys point at, so it must
+    // not insist that they exist yet.
+    let loaded = if matches!(cli.command, Some(Command::Cert { .. })) {
+        ServerConfig::load_without_file_checks(&cli.config)
+    } else {
+        ServerConfig::load(&cli.config)
+    };
+    let cfg = match loaded {
         Ok(c) => c,
         Err(e) => {
             eprintln!("xmpp-server: configuration error: {e}");
@@ -68,21 +86,34 @@ fn main() -> ExitCode {
     let result = match cli.command.unwrap_or(Command::Run) {
         Command::Run => run(cfg),
         Command::CheckConfig => {
-            println!("{}: OK ({} virtual hosts, {} components)", cli.config.display(), cfg.virtual_host.len(), cfg.component.len());
+            println!(
+                "{}: OK ({} virtual hosts, {} components)",
+                cli.config.display(),
+                cfg.virtual_host.len(),
+                cfg.component.len()
+            );
             Ok(())
         }
-        Command::Register { user, host, password } => register(&cfg, &user, &host, &password),
+        Command::Register {
+            user,
+            host,
+            password,
+        } => register(&cfg, &user, &host, &password),
         Command::Passwd { jid, password } => passwd(&cfg, &jid, password),
         Command::Deluser { jid } => deluser(&cfg, &jid),
-        Command::Cert { command: CertCommand::Generate { host, overwrite } } => {
-            match certs::generate(&host, &cfg.data_path, overwrite) {
-                Ok(g) => {
-                    println!("key: {}\ncertificate: {}", g.key_path.display(), g.cert_path.display());
-                    Ok(())
-                }
-                Err(e) => Err(e.to_string()),
+        Command::Cert {
+            command: CertCommand::Generate { host, overwrite },
+        } => match certs::generate(&host, &cfg.data_path, overwrite) {
+            Ok(g) => {
+                println!(
+                    "key: {}\ncertificate: {}",
+                    g.key_path.display(),
+                    g.cert_path.display()
+                );
+                Ok(())
             }
-        }
+            Err(e) => Err(e.to_string()),
+        },
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,
@@ -103,13 +134,18 @@ fn storage_for(cfg: &ServerConfig, host: &str) -> Result<PasswordStorage, String
     match cfg.virtual_host(host).map(|h| h.authentication) {
         Some(AuthMethod::InternalPlain) => Ok(PasswordStorage::Plain),
         Some(AuthMethod::InternalHashed) => Ok(PasswordStorage::Hashed),
-        Some(AuthMethod::Anonymous) => Err(format!("host {host} uses anonymous authentication and has no accounts")),
-        None => Err(format!("host {host} is not a virtual_host in the configuration")),
+        Some(AuthMethod::Anonymous) => Err(format!(
+            "host {host} uses anonymous authentication and has no accounts"
+        )),
+        None => Err(format!(
+            "host {host} is not a virtual_host in the configuration"
+        )),
     }
 }
 
 fn split_jid(jid: &str) -> Result<(&str, &str), String> {
-    jid.split_once('@').ok_or_else(|| format!("expected USER@HOST, got {jid:?}"))
+    jid.split_once('@')
+        .ok_or_else(|| format!("expected USER@HOST, got {jid:?}"))
 }
 
 fn register(cfg: &ServerConfig, user: &str, host: &str, password: &str) -> Result<(), String> {
@@ -117,7 +153,9 @@ fn register(cfg: &ServerConfig, user: &str, host: &str, password: &str) -> Resul
     if password.is_empty() {
         return Err("empty password".into());
     }
-    open_store(cfg)?.register(user, host, password, storage).map_err(|e| e.to_string())?;
+    open_store(cfg)?
+        .register(user, host, password, storage)
+        .map_err(|e| e.to_string())?;
     println!("registered {user}@{host}");
     Ok(())
 }
@@ -129,21 +167,28 @@ fn passwd(cfg: &ServerConfig, jid: &str, password: Option<String>) -> Result<(),
         Some(p) => p,
         None => {
             let mut line = String::new();
-            std::io::stdin().lock().read_line(&mut line).map_err(|e| e.to_string())?;
+            std::io::stdin()
+                .lock()
+                .read_line(&mut line)
+                .map_err(|e| e.to_string())?;
             line.trim_end_matches(['\r', '\n']).to_string()
         }
     };
     if password.is_empty() {
         return Err("empty password".into());
     }
-    open_store(cfg)?.set_password(user, host, &password, storage).map_err(|e| e.to_string())?;
+    open_store(cfg)?
+        .set_password(user, host, &password, storage)
+        .map_err(|e| e.to_string())?;
     println!("password changed for {jid}");
     Ok(())
 }
 
 fn deluser(cfg: &ServerConfig, jid: &str) -> Result<(), String> {
     let (user, host) = split_jid(jid)?;
-    open_store(cfg)?.delete(user, host).map_err(|e| e.to_string())?;
+    open_store(cfg)?
+        .delete(user, host)
+        .map_err(|e| e.to_string())?;
     println!("deleted {jid}");
     Ok(())
 }
@@ -159,7 +204,11 @@ fn run(cfg: ServerConfig) -> Result<(), String> {
     runtime.block_on(serve(cfg))
 }
 
-async fn bind_all(ports: &[u16], interfaces: &[IpAddr], what: &str) -> Result<Vec<tokio::net::TcpListener>, String> {
+async fn bind_all(
+    ports: &[u16],
+    interfaces: &[IpAddr],
+    what: &str,
+) -> Result<Vec<tokio::net::TcpListener>, String> {
     let mut out = Vec::new();
     for ip in interfaces {
         for port in ports {
@@ -178,22 +227,48 @@ async fn serve(cfg: ServerConfig) -> Result<(), String> {
     let store = open_store(&cfg)?;
     let tls = tls::server_config(&cfg).map_err(|e| e.to_string())?;
     let c2s = bind_all(&cfg.c2s_ports, &cfg.c2s_interfaces, "c2s").await?;
-    let comp = bind_all(&cfg.component_ports, &cfg.component_interfaces, "components").await?;
-    let web = bind_all(&cfg.http_ports, &cfg.http_interfaces, "http (BOSH, WebSocket)").await?;
+    let comp = bind_all(
+        &cfg.component_ports,
+        &cfg.component_interfaces,
+        "components",
+    )
+    .await?;
+    let web = bind_all(
+        &cfg.http_ports,
+        &cfg.http_interfaces,
+        "http (BOSH, WebSocket)",
+    )
+    .await?;
     let shared: Arc<Shared> = Shared::new(cfg, store, tls);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
     for l in c2s {
-        tasks.push(tokio::spawn(c2s_tcp::serve(l, shared.clone(), stop_rx.clone())));
+        tasks.push(tokio::spawn(c2s_tcp::serve(
+            l,
+            shared.clone(),
+            stop_rx.clone(),
+        )));
     }
     for l in comp {
-        tasks.push(tokio::spawn(component::serve(l, shared.clone(), stop_rx.clone())));
+        tasks.push(tokio::spawn(component::serve(
+            l,
+            shared.clone(),
+            stop_rx.clone(),
+        )));
     }
     for l in web {
-        tasks.push(tokio::spawn(http::serve(l, shared.clone(), stop_rx.clone())));
+        tasks.push(tokio::spawn(http::serve(
+            l,
+            shared.clone(),
+            stop_rx.clone(),
+        )));
     }
     meet_service::readiness::ready("xmpp-server ready");
-    tracing::info!(hosts = shared.cfg.virtual_host.len(), components = shared.cfg.component.len(), "xmpp-server ready");
+    tracing::info!(
+        hosts = shared.cfg.virtual_host.len(),
+        components = shared.cfg.component.len(),
+        "xmpp-server ready"
+    );
     let sig = meet_service::shutdown::signal().await;
     tracing::info!(signal = sig, "stopping");
     meet_service::readiness::stopping();

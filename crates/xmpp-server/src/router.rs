@@ -42,6 +42,11 @@ struct Bound {
     priority: i8,
 }
 
+/// A component domain is already connected.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, thiserror::Error)]
+#[error("component already connected")]
+pub struct AlreadyConnected;
+
 #[derive(Debug, Default)]
 pub struct RouterStats {
     pub routed: AtomicU64,
@@ -178,10 +183,10 @@ impl Router {
 
     /// Register an external (or internal) component for `domain`. Fails when
     /// the domain is already connected.
-    pub fn register_component(&self, domain: &str, inbox: Inbox) -> Result<(), ()> {
+    pub fn register_component(&self, domain: &str, inbox: Inbox) -> Result<(), AlreadyConnected> {
         let mut map = self.components.write().unwrap_or_else(|e| e.into_inner());
         if map.get(domain).is_some_and(|i| !i.is_closed()) {
-            return Err(());
+            return Err(AlreadyConnected);
         }
         map.insert(domain.to_string(), inbox);
         Ok(())
@@ -211,6 +216,17 @@ impl Router {
             if !self.deliver(&inbox, stanza.clone()) {
                 self.bounce(&stanza, ErrorType::Cancel, "service-unavailable");
             }
+            return;
+        }
+        if self.services.is_component(&to.domain) {
+            // Configured but not connected (the focus is still starting, or
+            // restarting): a temporary condition, as Prosody reports it.
+            self.bounce_with(
+                &stanza,
+                ErrorType::Wait,
+                "service-unavailable",
+                Some("Component unavailable"),
+            );
             return;
         }
         if !self.services.is_host(&to.domain) {
@@ -302,6 +318,17 @@ impl Router {
 
     /// Answer an undeliverable stanza with an error to its sender.
     pub fn bounce(&self, stanza: &Element, etype: ErrorType, condition: &str) {
+        self.bounce_with(stanza, etype, condition, None);
+    }
+
+    /// Like [`Router::bounce`], with an explanatory text.
+    pub fn bounce_with(
+        &self,
+        stanza: &Element,
+        etype: ErrorType,
+        condition: &str,
+        text: Option<&str>,
+    ) {
         self.stats.undeliverable.fetch_add(1, Ordering::Relaxed);
         // Presence is never bounced except subscriptions; errors never.
         if stanza.name() == "presence"
@@ -314,7 +341,7 @@ impl Router {
         if stanza.attr("from").is_none() {
             return;
         }
-        if let Some(reply) = stanza::error_reply(stanza, etype, condition, None) {
+        if let Some(reply) = stanza::error_reply(stanza, etype, condition, text) {
             // The reply's `to` is the original sender, which is local or a
             // component; route it like any stanza (one level deep: an error
             // is never bounced again).

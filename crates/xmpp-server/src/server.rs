@@ -48,14 +48,22 @@ impl Shared {
         let services = HostServices::from_config(&cfg);
         let mut registry = Registry::new();
         let counters = Counters {
-            c2s_connections: registry.gauge("xmpp_c2s_connections", "Open client connections (all transports)."),
+            c2s_connections: registry.gauge(
+                "xmpp_c2s_connections",
+                "Open client connections (all transports).",
+            ),
             c2s_sessions: registry.gauge("xmpp_c2s_sessions", "Bound client sessions."),
             logins: registry.counter("xmpp_logins_total", "Successful SASL authentications."),
-            login_failures: registry.counter("xmpp_login_failures_total", "Failed SASL authentications."),
-            stream_errors: registry.counter("xmpp_stream_errors_total", "Streams closed with a stream error."),
+            login_failures: registry
+                .counter("xmpp_login_failures_total", "Failed SASL authentications."),
+            stream_errors: registry.counter(
+                "xmpp_stream_errors_total",
+                "Streams closed with a stream error.",
+            ),
             components: registry.gauge("xmpp_components", "Connected external components."),
             bosh_sessions: registry.gauge("xmpp_bosh_sessions", "Open BOSH sessions."),
-            websocket_sessions: registry.gauge("xmpp_websocket_sessions", "Open WebSocket sessions."),
+            websocket_sessions: registry
+                .gauge("xmpp_websocket_sessions", "Open WebSocket sessions."),
             rejected_connections: registry.counter(
                 "xmpp_rejected_connections_total",
                 "Connections refused by the per-address limit on unauthenticated streams.",
@@ -75,7 +83,10 @@ impl Shared {
     /// Count an unauthenticated connection from `ip`; false when the address
     /// is over its limit (the connection should be refused).
     pub fn admit_unauthenticated(&self, ip: IpAddr) -> bool {
-        let mut map = self.unauthenticated.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self
+            .unauthenticated
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         let n = map.entry(ip).or_insert(0);
         if *n >= self.cfg.max_unauthenticated_per_ip {
             self.counters.rejected_connections.inc();
@@ -86,7 +97,10 @@ impl Shared {
     }
 
     pub fn release_unauthenticated(&self, ip: IpAddr) {
-        let mut map = self.unauthenticated.lock().unwrap_or_else(|e| e.into_inner());
+        let mut map = self
+            .unauthenticated
+            .lock()
+            .unwrap_or_else(|e| e.into_inner());
         if let Some(n) = map.get_mut(&ip) {
             *n = n.saturating_sub(1);
             if *n == 0 {
@@ -117,15 +131,24 @@ impl C2sEnv for SessionEnv {
             auth: auth_method(vh.authentication),
             require_encryption: vh.c2s_require_encryption,
             allow_unencrypted_plain: vh.allow_unencrypted_plain_auth,
+            disabled_mechanisms: vh.disable_sasl_mechanisms.clone(),
         })
     }
 
     fn tls_available(&self, host: &str) -> bool {
-        self.shared.tls.is_some() && self.shared.cfg.virtual_host(host).is_some_and(|vh| vh.ssl.is_some())
+        self.shared.tls.is_some()
+            && self
+                .shared
+                .cfg
+                .virtual_host(host)
+                .is_some_and(|vh| vh.ssl.is_some())
     }
 
     fn credentials(&self, user: &str, host: &str) -> Result<Option<Credentials>, String> {
-        self.shared.accounts.credentials(user, host).map_err(|e| e.to_string())
+        self.shared
+            .accounts
+            .credentials(user, host)
+            .map_err(|e| e.to_string())
     }
 
     fn bind(&mut self, bare: &str, requested: Option<&str>) -> (String, u64) {
@@ -139,7 +162,9 @@ impl C2sEnv for SessionEnv {
     }
 
     fn set_presence(&mut self, bare: &str, id: u64, available: bool, priority: i8) {
-        self.shared.router.set_presence(bare, id, available, priority);
+        self.shared
+            .router
+            .set_presence(bare, id, available, priority);
     }
 
     fn route(&mut self, stanza: Element) {
@@ -153,6 +178,6 @@ impl C2sEnv for SessionEnv {
 
     fn auth_succeeded(&mut self, jid: &str, mechanism: &str) {
         self.shared.counters.logins.inc();
-        tracing::info!(peer = %self.peer, jid, mechanism, "authenticated");
+        tracing::info!(peer = %self.peer, jid = %jid, mechanism = %mechanism, "authenticated");
     }
 }

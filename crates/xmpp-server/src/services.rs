@@ -28,6 +28,7 @@ pub struct HostServices {
     turn_secret: Option<String>,
     turn_ttl: u64,
     turn_services: Vec<TurnService>,
+    components: Vec<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -86,7 +87,17 @@ impl HostServices {
             turn_secret: cfg.turncredentials_secret.clone(),
             turn_ttl: cfg.turncredentials_ttl,
             turn_services: cfg.turncredentials.clone(),
+            components: cfg
+                .component
+                .iter()
+                .map(|c| c.host.to_ascii_lowercase())
+                .collect(),
         }
+    }
+
+    /// A configured component's domain (connected or not).
+    pub fn is_component(&self, domain: &str) -> bool {
+        self.components.iter().any(|c| c == domain)
     }
 
     pub fn is_host(&self, domain: &str) -> bool {
@@ -207,14 +218,12 @@ impl HostServices {
             if let Some(t) = &svc.transport {
                 attrs.push(("transport", t.as_str().to_string()));
             }
-            if ty != "stun" {
-                if let Some(secret) = &self.turn_secret {
-                    let (user, pass) = turn_credentials(secret, expires);
-                    attrs.push(("username", user));
-                    attrs.push(("password", pass));
-                    attrs.push(("restricted", "1".to_string()));
-                    attrs.push(("expires", format_unix(expires)));
-                }
+            if let Some(secret) = self.turn_secret.as_ref().filter(|_| ty != "stun") {
+                let (user, pass) = turn_credentials(secret, expires);
+                attrs.push(("username", user));
+                attrs.push(("password", pass));
+                attrs.push(("restricted", "1".to_string()));
+                attrs.push(("expires", format_unix(expires)));
             }
             let refs: Vec<(&str, &str)> = attrs.iter().map(|(k, v)| (*k, v.as_str())).collect();
             s.append_child(el("service", ns, &refs));

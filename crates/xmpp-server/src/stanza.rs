@@ -117,10 +117,8 @@ pub fn error_reply(
     }
     set_attr(&mut reply, "type", "error");
     // Echo the IQ payload as RFC 6120 §8.3.1 allows; it helps clients match.
-    if stanza.name() == "iq" {
-        if let Some(payload) = stanza.children().next() {
-            reply.append_child(payload.clone());
-        }
+    if let Some(payload) = stanza.children().next().filter(|_| stanza.name() == "iq") {
+        reply.append_child(payload.clone());
     }
     reply.append_child(error_element(etype, condition, text));
     Some(reply)

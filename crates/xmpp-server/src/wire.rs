@@ -50,7 +50,10 @@ mod tests {
     fn stream_elements_get_the_prefix_and_stay_parseable() {
         let e = stream_error("not-authorized", Some("bad <secret>"));
         let text = element(&e);
-        assert!(text.starts_with("<stream:error xmlns:stream='http://etherx.jabber.org/streams'>"), "{text}");
+        assert!(
+            text.starts_with("<stream:error xmlns:stream='http://etherx.jabber.org/streams'>"),
+            "{text}"
+        );
         let back = parse_document(text.as_bytes(), 10_000).expect("parse");
         assert_eq!(back.ns(), NS_STREAMS);
         assert!(back.has_child("not-authorized", crate::stanza::NS_STREAM_ERRORS));
