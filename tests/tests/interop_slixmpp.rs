@@ -14,14 +14,11 @@ use std::sync::mpsc::{Receiver, RecvTimeoutError, channel};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
-use meet_tests::raw::{TestStartTls, client_tls};
+use meet_tests::tx::TxClient;
 use meet_tests::xmpp::{FOCUS, FOCUS_SECRET, XmppServer};
 use minidom::Element;
 use serde_json::Value;
-use tokio_xmpp::xmlstream::Timeouts;
-use tokio_xmpp::{Client, Event, Stanza};
-use xmpp_parsers::jid::{BareJid, Jid};
+use xmpp_parsers::jid::Jid;
 
 /// A python process still running after this is killed and the test fails.
 const PY_TIMEOUT: Duration = Duration::from_secs(30);
@@ -187,57 +184,25 @@ fn str_of<'a>(v: &'a Value, key: &str) -> &'a str {
         .unwrap_or_else(|| panic!("no string {key:?} in {v}"))
 }
 
-fn connector(s: &XmppServer) -> TestStartTls {
-    TestStartTls {
-        port: s.c2s_port,
-        tls: client_tls(&s.ca_pems),
-    }
-}
-
-async fn login(s: &XmppServer, jid: &str, password: &str) -> (Client, Jid) {
-    let jid: BareJid = jid.parse().expect("jid");
-    let mut client = Client::new_with_connector(jid, password, connector(s), Timeouts::tight());
-    let ev = tokio::time::timeout(Duration::from_secs(15), client.next())
+/// tokio-xmpp's stream layer with binding on top (see meet_tests::tx for
+/// why not its high-level Client).
+async fn login(s: &XmppServer, jid: &str, password: &str) -> (TxClient, Jid) {
+    let c = TxClient::login(s.c2s_port, &s.ca_pems, jid, password)
         .await
-        .expect("login timed out");
-    match ev {
-        Some(Event::Online { bound_jid, .. }) => (client, bound_jid),
-        other => panic!("login failed: {other:?}"),
-    }
+        .unwrap_or_else(|e| panic!("login failed: {e}"));
+    let bound: Jid = c.jid.parse().expect("bound JID");
+    (c, bound)
 }
 
-async fn send(client: &mut Client, xml: &str) {
-    let el: Element = xml.parse().expect("test XML");
-    let stanza = match el.name() {
-        "iq" => Stanza::Iq(el.try_into().expect("iq")),
-        "message" => Stanza::Message(el.try_into().expect("message")),
-        _ => Stanza::Presence(el.try_into().expect("presence")),
-    };
-    client.send_stanza(stanza).await.expect("send");
+async fn send(client: &mut TxClient, xml: &str) {
+    client.send_xml(xml).await;
 }
 
-async fn next_stanza(client: &mut Client, pred: impl Fn(&Element) -> bool) -> Element {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
-    loop {
-        let ev = tokio::time::timeout_at(deadline, client.next())
-            .await
-            .expect("timed out waiting for a stanza");
-        match ev {
-            Some(Event::Stanza(s)) => {
-                let el: Element = match s {
-                    Stanza::Iq(i) => i.into(),
-                    Stanza::Message(m) => m.into(),
-                    Stanza::Presence(p) => p.into(),
-                };
-                if pred(&el) {
-                    return el;
-                }
-            }
-            Some(Event::Disconnected(e)) => panic!("disconnected: {e}"),
-            Some(_) => {}
-            None => panic!("client stream ended"),
-        }
-    }
+async fn next_stanza(client: &mut TxClient, pred: impl Fn(&Element) -> bool) -> Element {
+    client
+        .next_matching(pred)
+        .await
+        .unwrap_or_else(|e| panic!("waiting for a stanza: {e}"))
 }
 
 fn component_log_lines(s: &XmppServer) -> Vec<String> {
