@@ -31,6 +31,15 @@ enum Command {
         /// Only write the deployment, do not run it.
         #[arg(long)]
         generate_only: bool,
+        /// Client (c2s) port of xmpp-server.
+        #[arg(long, default_value_t = 5222)]
+        c2s_port: u16,
+        /// HTTP port of xmpp-server (BOSH, WebSocket).
+        #[arg(long, default_value_t = 5280)]
+        http_port: u16,
+        /// XEP-0114 component port of xmpp-server (loopback).
+        #[arg(long, default_value_t = 5347)]
+        component_port: u16,
     },
 }
 
@@ -41,7 +50,19 @@ fn main() -> ExitCode {
             state,
             domain,
             generate_only,
-        } => up::run(&state, &domain, generate_only),
+            c2s_port,
+            http_port,
+            component_port,
+        } => up::run(
+            &state,
+            &domain,
+            generate_only,
+            up::Ports {
+                c2s: c2s_port,
+                http: http_port,
+                component: component_port,
+            },
+        ),
     };
     match result {
         Ok(()) => ExitCode::SUCCESS,

@@ -1,8 +1,17 @@
 //! meet-rs `xmpp-server`: Prosody's role in a Jitsi Meet deployment.
 //!
-//! Layout: `config` (the TOML that mirrors prosody.cfg.lua), `accounts` (the
-//! SQLite account store), `sasl` (sans-IO SASL mechanisms), `tls` / `certs`
-//! (rustls set-up and `cert generate`).
+//! How the modules fit (see docs/architecture.md for more):
+//! - Protocol cores, sans-IO: `xml` (bytes → stream events), `sasl`
+//!   (mechanisms), `c2s` (the client session state machine), `muc` (rooms),
+//!   `jitsi_components` (speakerstats, conference_duration), `services`
+//!   (what a host answers: disco, ping, TURN credentials).
+//! - Edges: `c2s_tcp` (TCP + STARTTLS), `http` (BOSH, WebSocket, metrics),
+//!   `component` (XEP-0114), `muc_task` (the task that owns a MUC service).
+//! - Shared state: `server` (router, accounts, TLS, counters) and `router`
+//!   (address → connection inbox).
+//! - Storage and set-up: `config` (the TOML that mirrors prosody.cfg.lua),
+//!   `accounts` (SQLite), `tls` / `certs` (rustls and `cert generate`).
+//! - Helpers: `stanza` (errors, results), `wire` (serialisation).
 
 pub mod accounts;
 pub mod c2s;
@@ -11,6 +20,8 @@ pub mod certs;
 pub mod component;
 pub mod config;
 pub mod http;
+pub mod jitsi_components;
+pub mod muc;
 pub mod router;
 pub mod sasl;
 pub mod server;

@@ -212,7 +212,12 @@ impl Router {
             self.bounce(&stanza, ErrorType::Modify, "jid-malformed");
             return;
         };
-        if let Some(inbox) = self.component_inbox(&to.domain) {
+        let inbox = self.component_inbox(&to.domain).or_else(|| {
+            self.services
+                .mapped_component(&to.domain)
+                .and_then(|d| self.component_inbox(&d))
+        });
+        if let Some(inbox) = inbox {
             if !self.deliver(&inbox, stanza.clone()) {
                 self.bounce(&stanza, ErrorType::Cancel, "service-unavailable");
             }

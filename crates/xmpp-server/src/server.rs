@@ -27,6 +27,8 @@ pub struct Counters {
     pub bosh_sessions: Arc<Metric>,
     pub websocket_sessions: Arc<Metric>,
     pub rejected_connections: Arc<Metric>,
+    pub muc_rooms: Arc<Metric>,
+    pub muc_occupants: Arc<Metric>,
 }
 
 pub struct Shared {
@@ -64,6 +66,8 @@ impl Shared {
             bosh_sessions: registry.gauge("xmpp_bosh_sessions", "Open BOSH sessions."),
             websocket_sessions: registry
                 .gauge("xmpp_websocket_sessions", "Open WebSocket sessions."),
+            muc_rooms: registry.gauge("xmpp_muc_rooms", "MUC rooms in memory."),
+            muc_occupants: registry.gauge("xmpp_muc_occupants", "MUC occupants."),
             rejected_connections: registry.counter(
                 "xmpp_rejected_connections_total",
                 "Connections refused by the per-address limit on unauthenticated streams.",

@@ -29,6 +29,7 @@ pub struct HostServices {
     turn_ttl: u64,
     turn_services: Vec<TurnService>,
     components: Vec<String>,
+    mapper_base: Option<String>,
 }
 
 #[derive(Debug, Clone)]
@@ -92,7 +93,24 @@ impl HostServices {
                 .iter()
                 .map(|c| c.host.to_ascii_lowercase())
                 .collect(),
+            mapper_base: cfg
+                .muc_mapper_domain_base
+                .as_ref()
+                .map(|b| b.to_ascii_lowercase()),
         }
+    }
+
+    /// muc_domain_mapper: `conference.TENANT.BASE` is served by the component
+    /// `conference.BASE` (jitsi-protocol.md §2.10).
+    pub fn mapped_component(&self, domain: &str) -> Option<String> {
+        let base = self.mapper_base.as_deref()?;
+        let rest = domain.strip_suffix(base)?.strip_suffix('.')?;
+        let (first, tenant) = rest.split_once('.')?;
+        if tenant.is_empty() {
+            return None;
+        }
+        let candidate = format!("{first}.{base}");
+        self.is_component(&candidate).then_some(candidate)
     }
 
     /// A configured component's domain (connected or not).

@@ -1,0 +1,1 @@
+//! Jitsi components (being written).

@@ -1,0 +1,1 @@
+//! MUC service (being written).

@@ -1,0 +1,134 @@
+//! `meetctl up`: generates a consistent deployment (secrets, certificates,
+//! accounts) and runs the daemons; the generated focus and jvb accounts and
+//! the focus component secret work against the running xmpp-server, and a
+//! second run keeps the secrets.
+
+use std::process::Command;
+use std::time::Duration;
+
+use meet_tests::raw::RawConn;
+use meet_tests::tx::TxClient;
+use meet_tests::{Daemon, binary, free_port, wait_port};
+
+fn secret(state: &std::path::Path, key: &str) -> String {
+    let text = std::fs::read_to_string(state.join("secrets.toml")).expect("secrets.toml");
+    text.lines()
+        .find_map(|l| {
+            let (k, v) = l.split_once('=')?;
+            (k.trim() == key).then(|| v.trim().trim_matches('"').to_string())
+        })
+        .unwrap_or_else(|| panic!("{key} missing from secrets.toml"))
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn up_generates_a_working_deployment_and_stops_on_sigterm() {
+    let meetctl = binary("meetctl");
+    let _ = binary("xmpp-server");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let (c2s, http, comp) = (free_port(), free_port(), free_port());
+    let mut cmd = Command::new(&meetctl);
+    cmd.args(["up", "--state"]).arg(&state).args([
+        "--c2s-port",
+        &c2s.to_string(),
+        "--http-port",
+        &http.to_string(),
+        "--component-port",
+        &comp.to_string(),
+    ]);
+    let mut up = Daemon::spawn("meetctl up", cmd, dir.path().join("up.log"));
+    up.wait_for_log("[xmpp-server]", Duration::from_secs(60));
+    up.wait_for_log("xmpp-server ready", Duration::from_secs(30));
+    assert!(wait_port(c2s, Duration::from_secs(10)));
+    assert!(
+        up.log().contains(&format!("localhost:{c2s}")),
+        "{}",
+        up.log()
+    );
+
+    // Secrets are in a file only the owner can read.
+    use std::os::unix::fs::PermissionsExt;
+    let mode = std::fs::metadata(state.join("secrets.toml"))
+        .expect("meta")
+        .permissions()
+        .mode();
+    assert_eq!(
+        mode & 0o077,
+        0,
+        "secrets.toml is readable by others: {mode:o}"
+    );
+
+    // The focus and jvb accounts exist with the generated passwords.
+    let certs: Vec<String> = ["localhost", "auth.localhost"]
+        .iter()
+        .map(|h| std::fs::read_to_string(state.join(format!("xmpp-server/{h}.crt"))).expect("cert"))
+        .collect();
+    for (user, key) in [("focus", "focus_password"), ("jvb", "jvb_password")] {
+        let c = TxClient::login(
+            c2s,
+            &certs,
+            &format!("{user}@auth.localhost"),
+            &secret(&state, key),
+        )
+        .await
+        .unwrap_or_else(|e| panic!("{user} login: {e}\n{}", up.log()));
+        assert!(
+            c.jid.starts_with(&format!("{user}@auth.localhost/")),
+            "{}",
+            c.jid
+        );
+    }
+    // Anonymous users on the main domain.
+    let anon = TxClient::login(c2s, &certs, "x@localhost", "")
+        .await
+        .expect("anonymous");
+    assert!(anon.jid.ends_with(|c: char| c != '/'), "{}", anon.jid);
+
+    // The focus component secret is accepted.
+    let mut c = RawConn::connect(comp).await;
+    c.send("<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' to='focus.localhost'>").await;
+    let header = c.expect("id='").await;
+    let start = header.find("id='").map(|i| i + 4).expect("id");
+    let end = header[start..]
+        .find('\'')
+        .map(|i| i + start)
+        .expect("id end");
+    let id = &header[start..end];
+    let out = Command::new("python3")
+        .args([
+            "-c",
+            "import hashlib,sys;print(hashlib.sha1((sys.argv[1]+sys.argv[2]).encode()).hexdigest())",
+            id,
+            &secret(&state, "focus_component_secret"),
+        ])
+        .output()
+        .expect("python3");
+    c.send(&format!(
+        "<handshake>{}</handshake>",
+        String::from_utf8_lossy(&out.stdout).trim()
+    ))
+    .await;
+    c.expect("<handshake").await;
+
+    // Ctrl-C / SIGTERM stops everything cleanly.
+    assert_eq!(up.terminate(), Some(0), "{}", up.log());
+    assert!(
+        up.log().contains("meetctl: xmpp-server stopped"),
+        "{}",
+        up.log()
+    );
+
+    // A second generation keeps the secrets.
+    let before = secret(&state, "focus_password");
+    let out = Command::new(&meetctl)
+        .args(["up", "--generate-only", "--state"])
+        .arg(&state)
+        .output()
+        .expect("meetctl up --generate-only");
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    assert_eq!(secret(&state, "focus_password"), before);
+}
