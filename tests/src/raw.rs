@@ -57,6 +57,20 @@ impl RawConn {
         self.received.clone()
     }
 
+    /// Read until `needle` arrives or the server closes; returns everything.
+    pub async fn read_until_or_close(&mut self, needle: &str) -> String {
+        let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+        let mut buf = [0u8; 8192];
+        while !self.received.contains(needle) {
+            match tokio::time::timeout_at(deadline, self.stream.read(&mut buf)).await {
+                Ok(Ok(0)) | Ok(Err(_)) => break,
+                Ok(Ok(n)) => self.received.push_str(&String::from_utf8_lossy(&buf[..n])),
+                Err(_) => panic!("neither {needle:?} nor close; got {:?}", self.received),
+            }
+        }
+        self.received.clone()
+    }
+
     /// Read until the server closes the connection; returns everything.
     pub async fn read_to_close(&mut self) -> String {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

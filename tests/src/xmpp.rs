@@ -17,7 +17,13 @@ pub const TURN_SECRET: &str = "turn-secret";
 /// - `hashed.test`: internal_hashed (SCRAM-SHA-256 offered first), TLS required;
 /// - `sha1.test`: internal_hashed with SCRAM-SHA-256 disabled;
 /// - `plain.test`: internal_plain with both SCRAMs disabled;
-/// - external component `focus.meet.test`.
+/// - `auth.meet.test`: internal_hashed (the focus and jvb accounts live here);
+/// - external component `focus.meet.test`;
+/// - MUC `conference.meet.test` (the guide's settings: no locking, public
+///   JIDs, muc_meeting_id, muc_domain_mapper with base meet.test, admin
+///   focus@auth.meet.test) with speakerstats and conference_duration
+///   components, MUC `internal.auth.meet.test` (the brewery) and MUC
+///   `locked.meet.test` (room locking on).
 pub struct XmppServer {
     pub daemon: Daemon,
     pub dir: tempfile::TempDir,
@@ -56,7 +62,13 @@ impl XmppServer {
         let c2s_port = free_port();
         let component_port = free_port();
         let http_port = free_port();
-        let hosts = ["meet.test", "hashed.test", "sha1.test", "plain.test"];
+        let hosts = [
+            "meet.test",
+            "hashed.test",
+            "sha1.test",
+            "plain.test",
+            "auth.meet.test",
+        ];
         let config_path = dir.path().join("xmpp-server.toml");
         // A first config without ssl, so `cert generate` can run.
         let write = |with_ssl: bool| {
@@ -86,6 +98,7 @@ consider_bosh_secure = true
 consider_websocket_secure = true
 cross_domain_bosh = true
 turncredentials_secret = "{TURN_SECRET}"
+muc_mapper_domain_base = "meet.test"
 turncredentials = [
   {{ type = "stun", host = "turn.meet.test", port = 3478 }},
   {{ type = "turn", host = "turn.meet.test", port = 3478, transport = "udp" }},
@@ -119,12 +132,32 @@ disable_sasl_mechanisms = ["SCRAM-SHA-1", "SCRAM-SHA-256"]
 host = "{FOCUS}"
 component_secret = "{FOCUS_SECRET}"
 
+[[virtual_host]]
+host = "auth.meet.test"
+authentication = "internal_hashed"
+{ssl_auth}
 [[component]]
 host = "conference.meet.test"
 type = "muc"
 storage = "memory"
+modules_enabled = ["muc_meeting_id", "muc_domain_mapper"]
+admins = ["focus@auth.meet.test"]
 muc_room_locking = false
 muc_room_default_public_jids = true
+
+[[component]]
+host = "internal.auth.meet.test"
+type = "muc"
+storage = "memory"
+admins = ["focus@auth.meet.test", "jvb@auth.meet.test"]
+muc_room_locking = false
+muc_room_default_public_jids = true
+
+[[component]]
+host = "locked.meet.test"
+type = "muc"
+storage = "memory"
+muc_room_locking = true
 
 [[component]]
 host = "speakerstats.meet.test"
@@ -143,6 +176,7 @@ muc_component = "conference.meet.test"
                 ssl_hashed = ssl("hashed.test"),
                 ssl_sha1 = ssl("sha1.test"),
                 ssl_plain = ssl("plain.test"),
+                ssl_auth = ssl("auth.meet.test"),
             );
             std::fs::write(&config_path, text).expect("write config");
         };

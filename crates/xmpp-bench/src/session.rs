@@ -54,7 +54,9 @@ pub async fn login(spec: &LoginSpec) -> Result<(Conn, String), String> {
         .map_err(|_| "connect: timed out".to_string())?
         .map_err(|e| err("connect", e))?;
     let hdr = header(&spec.domain);
-    c.send(hdr.as_bytes()).await.map_err(|e| err("send header", e))?;
+    c.send(hdr.as_bytes())
+        .await
+        .map_err(|e| err("send header", e))?;
     let f = features(&mut c, t, "features").await?;
     let (mech_name, auth) = match spec.mech {
         Mech::Anonymous => (
@@ -68,7 +70,9 @@ pub async fn login(spec: &LoginSpec) -> Result<(Conn, String), String> {
             let b64 = base64::engine::general_purpose::STANDARD.encode(raw);
             (
                 "PLAIN",
-                format!("<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{b64}</auth>"),
+                format!(
+                    "<auth xmlns='urn:ietf:params:xml:ns:xmpp-sasl' mechanism='PLAIN'>{b64}</auth>"
+                ),
             )
         }
     };
@@ -78,7 +82,9 @@ pub async fn login(spec: &LoginSpec) -> Result<(Conn, String), String> {
             String::from_utf8_lossy(&f)
         ));
     }
-    c.send(auth.as_bytes()).await.map_err(|e| err("send auth", e))?;
+    c.send(auth.as_bytes())
+        .await
+        .map_err(|e| err("send auth", e))?;
     loop {
         let r = c.element(t).await.map_err(|e| err("sasl", e))?;
         let el = &c.rx.bytes()[r];
@@ -93,7 +99,9 @@ pub async fn login(spec: &LoginSpec) -> Result<(Conn, String), String> {
             _ => {}
         }
     }
-    c.send(hdr.as_bytes()).await.map_err(|e| err("send restart", e))?;
+    c.send(hdr.as_bytes())
+        .await
+        .map_err(|e| err("send restart", e))?;
     let f = features(&mut c, t, "features after auth").await?;
     if wire::find(&f, b"urn:ietf:params:xml:ns:xmpp-bind").is_none() {
         return Err(format!(
@@ -127,7 +135,9 @@ pub async fn login(spec: &LoginSpec) -> Result<(Conn, String), String> {
 /// side first, so TIME_WAIT sockets pile up on the server side of loopback
 /// rather than exhausting the client's ephemeral ports.
 pub async fn close(mut c: Conn, timeout: Duration) -> Result<(), String> {
-    c.send(b"</stream:stream>").await.map_err(|e| err("send close", e))?;
+    c.send(b"</stream:stream>")
+        .await
+        .map_err(|e| err("send close", e))?;
     loop {
         match c.next(timeout).await {
             Ok(Next::StreamClose) => {

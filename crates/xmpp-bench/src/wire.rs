@@ -69,7 +69,8 @@ impl Splitter {
         self.elem_start = self.elem_start.saturating_sub(keep);
     }
 
-    /// Append bytes (for tests and for callers that read themselves).
+    /// Append bytes (for callers that read themselves, and tests).
+    #[cfg(test)]
     pub fn push(&mut self, data: &[u8]) {
         self.buf.extend_from_slice(data);
     }
@@ -152,7 +153,9 @@ fn tag_end(buf: &[u8], from: usize) -> Option<usize> {
 fn name_of(tag_body: &[u8]) -> &[u8] {
     let end = tag_body
         .iter()
-        .position(|&b| b == b' ' || b == b'/' || b == b'>' || b == b'\t' || b == b'\n' || b == b'\r')
+        .position(|&b| {
+            b == b' ' || b == b'/' || b == b'>' || b == b'\t' || b == b'\n' || b == b'\r'
+        })
         .unwrap_or(tag_body.len());
     &tag_body[..end]
 }
@@ -248,7 +251,10 @@ impl Conn {
                 .await
                 .map_err(|_| io::Error::new(io::ErrorKind::TimedOut, "timed out"))??;
             if n == 0 {
-                return Err(io::Error::new(io::ErrorKind::UnexpectedEof, "connection closed"));
+                return Err(io::Error::new(
+                    io::ErrorKind::UnexpectedEof,
+                    "connection closed",
+                ));
             }
         }
     }
@@ -260,7 +266,10 @@ impl Conn {
             match self.next(timeout).await? {
                 Next::StreamOpen => continue,
                 Next::StreamClose => {
-                    return Err(io::Error::new(io::ErrorKind::ConnectionAborted, "server closed the stream"));
+                    return Err(io::Error::new(
+                        io::ErrorKind::ConnectionAborted,
+                        "server closed the stream",
+                    ));
                 }
                 Next::Element(r) => {
                     let el = &self.rx.bytes()[r.clone()];
@@ -278,7 +287,13 @@ impl Conn {
 
     pub fn into_split(self) -> (SplitReader, OwnedWriteHalf) {
         let (r, w) = self.stream.into_split();
-        (SplitReader { half: r, rx: self.rx }, w)
+        (
+            SplitReader {
+                half: r,
+                rx: self.rx,
+            },
+            w,
+        )
     }
 }
 
@@ -351,7 +366,8 @@ mod tests {
 
     #[test]
     fn attributes_and_text() {
-        let el = b"<iq xmlns='jabber:client' type=\"result\" id='b1'><bind><jid>u@h/r</jid></bind></iq>";
+        let el =
+            b"<iq xmlns='jabber:client' type=\"result\" id='b1'><bind><jid>u@h/r</jid></bind></iq>";
         assert_eq!(element_name(el), b"iq");
         assert_eq!(attr(el, "type"), Some(&b"result"[..]));
         assert_eq!(attr(el, "id"), Some(&b"b1"[..]));

@@ -22,6 +22,7 @@ pub mod config;
 pub mod http;
 pub mod jitsi_components;
 pub mod muc;
+pub mod muc_task;
 pub mod router;
 pub mod sasl;
 pub mod server;

@@ -14,7 +14,7 @@ use tokio::sync::watch;
 use xmpp_server::accounts::{AccountStore, PasswordStorage};
 use xmpp_server::config::{self, AuthMethod, ServerConfig};
 use xmpp_server::server::Shared;
-use xmpp_server::{c2s_tcp, certs, component, http, tls};
+use xmpp_server::{c2s_tcp, certs, component, http, muc_task, tls};
 
 #[derive(Parser)]
 #[command(
@@ -242,6 +242,10 @@ async fn serve(cfg: ServerConfig) -> Result<(), String> {
     let shared: Arc<Shared> = Shared::new(cfg, store, tls);
     let (stop_tx, stop_rx) = watch::channel(false);
     let mut tasks = Vec::new();
+    // Internal components first, so nothing is routed before they exist.
+    for plan in muc_task::plans(&shared.cfg) {
+        tasks.push(muc_task::spawn(plan, shared.clone(), stop_rx.clone()));
+    }
     for l in c2s {
         tasks.push(tokio::spawn(c2s_tcp::serve(
             l,

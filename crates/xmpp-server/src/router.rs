@@ -209,7 +209,22 @@ impl Router {
             return;
         };
         let Some(to) = stanza.attr("to").and_then(Target::parse) else {
-            self.bounce(&stanza, ErrorType::Modify, "jid-malformed");
+            // Unlike other bounces, this one answers presence too (as Prosody
+            // does): a MUC join to an invalid nick must not go unanswered.
+            self.stats.undeliverable.fetch_add(1, Ordering::Relaxed);
+            if stanza.attr("from").is_some()
+                && let Some(reply) = stanza::error_reply(
+                    &stanza,
+                    ErrorType::Modify,
+                    "jid-malformed",
+                    Some("invalid 'to' address"),
+                )
+            {
+                // The reply's `from` would be the invalid address: drop it.
+                let mut reply = reply;
+                stanza::remove_attr(&mut reply, "from");
+                self.route(reply);
+            }
             return;
         };
         let inbox = self.component_inbox(&to.domain).or_else(|| {
