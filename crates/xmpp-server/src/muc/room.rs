@@ -356,8 +356,11 @@ pub(crate) fn timestamp(ms: u64) -> String {
     let secs = ms / 1000;
     let mut days = secs / 86_400;
     let rem = secs % 86_400;
-    let leap = |y: u64| (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    let mut year = 1970u64;
+    let leap = |y: u64| (y.is_multiple_of(4) && !y.is_multiple_of(100)) || y.is_multiple_of(400);
+    // Whole 400-year cycles first (146097 days each), so any clock value
+    // costs at most a few hundred iterations below.
+    let mut year = 1970 + days / 146_097 * 400;
+    days %= 146_097;
     loop {
         let len = if leap(year) { 366 } else { 365 };
         if days < len {
@@ -424,7 +427,8 @@ impl Room {
         self.occupants.iter().position(|o| o.id == id)
     }
 
-    /// Send `n` to every other occupant, then (if `to_self`) to its subject.
+    /// Send `n` to every other occupant, then (if `to_self`) to the occupant
+    /// it is about.
     pub(crate) fn broadcast(&self, n: &Notice, to_self: bool, out: &mut Vec<Element>) {
         let whois = self.config.whois_anyone;
         for o in self.occupants.iter().filter(|o| o.id != n.id) {

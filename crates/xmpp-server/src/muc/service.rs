@@ -28,12 +28,17 @@ impl Ctx {
     }
 }
 
+/// Rooms one service holds at most: one user could otherwise create rooms
+/// without end by joining them.
+pub(crate) const MAX_ROOMS: usize = 100_000;
+
 /// A XEP-0045 service; see the module documentation.
 #[derive(Debug)]
 pub struct MucService {
     ctx: Ctx,
     /// Rooms by canonical bare JID. Nothing else holds per-room state.
     rooms: HashMap<String, Room>,
+    max_rooms: usize,
 }
 
 impl MucService {
@@ -51,7 +56,13 @@ impl MucService {
                 mapper,
             },
             rooms: HashMap::new(),
+            max_rooms: MAX_ROOMS,
         }
+    }
+
+    #[cfg(test)]
+    pub(crate) fn set_max_rooms(&mut self, n: usize) {
+        self.max_rooms = n;
     }
 
     /// One stanza addressed to the service domain, a room, or an occupant
@@ -158,6 +169,15 @@ impl MucService {
                 ErrorType::Cancel,
                 "not-allowed",
                 Some("Room creation is restricted"),
+                out,
+            );
+        }
+        if self.rooms.len() >= self.max_rooms {
+            return reply_error(
+                stanza,
+                ErrorType::Wait,
+                "resource-constraint",
+                Some("Too many rooms"),
                 out,
             );
         }
