@@ -57,6 +57,19 @@ impl RawConn {
         self.received.clone()
     }
 
+    /// Read whatever arrives within `wait` (one read at most); false on EOF.
+    pub async fn read_some(&mut self, wait: Duration) -> bool {
+        let mut buf = vec![0u8; 256 * 1024];
+        match tokio::time::timeout(wait, self.stream.read(&mut buf)).await {
+            Ok(Ok(0)) | Ok(Err(_)) => false,
+            Ok(Ok(n)) => {
+                self.received.push_str(&String::from_utf8_lossy(&buf[..n]));
+                true
+            }
+            Err(_) => true,
+        }
+    }
+
     /// Read until `needle` arrives or the server closes; returns everything.
     pub async fn read_until_or_close(&mut self, needle: &str) -> String {
         let deadline = tokio::time::Instant::now() + Duration::from_secs(10);

@@ -552,3 +552,54 @@ async fn sigterm_stops_cleanly() {
     assert_eq!(code, Some(0), "{}", s.daemon.log());
     assert!(s.daemon.log().contains("stopped"));
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_reader_that_stalls_gets_no_silent_loss() {
+    let s = XmppServer::start_with(meet_tests::xmpp::Options {
+        extra_global: "c2s_read_rate_limit = 0".into(),
+        ..Default::default()
+    });
+    let mut reader = RawConn::connect(s.c2s_port).await;
+    let reader_jid = reader.anonymous_login("meet.test").await;
+    let mut sender = RawConn::connect(s.c2s_port).await;
+    sender.anonymous_login("meet.test").await;
+    // Far more than the kernel's socket buffers and the server's inbox hold.
+    const N: usize = 60_000;
+    let mut chunk = String::new();
+    for i in 0..N {
+        chunk.push_str(&format!(
+            "<message to='{reader_jid}' id='m{i}'><body>m{i}</body></message>"
+        ));
+        if chunk.len() > 256 * 1024 || i == N - 1 {
+            sender.send(&chunk).await;
+            chunk.clear();
+        }
+    }
+    // The sender is told about what could not be queued...
+    sender.expect("resource-constraint").await;
+    // ... and everything else reaches the reader once it reads again.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    let (mut delivered, mut refused) = (0, 0);
+    while delivered + refused < N {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "delivered {delivered} + refused {refused} != {N}"
+        );
+        reader.read_some(Duration::from_millis(20)).await;
+        sender.read_some(Duration::from_millis(1)).await;
+        // Count and forget what was read, keeping a partial tail.
+        delivered += take_count(&mut reader.received, "</message>");
+        refused += take_count(&mut sender.received, "resource-constraint");
+    }
+    assert_eq!(delivered + refused, N, "nothing lost silently");
+    assert!(refused > 0);
+}
+
+/// Count complete occurrences of `needle` and drop the text up to the last one.
+fn take_count(text: &mut String, needle: &str) -> usize {
+    let n = text.matches(needle).count();
+    if let Some(i) = text.rfind(needle) {
+        text.drain(..i + needle.len());
+    }
+    n
+}

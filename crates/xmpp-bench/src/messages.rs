@@ -294,12 +294,10 @@ async fn drain_errors(mut r: SplitReader, errors: Arc<Mutex<Errors>>) {
         while let Some(f) = r.rx.next_frame() {
             if let Frame::Element(range) = f {
                 let el = &r.rx.bytes()[range];
-                if wire::attr(el, "type") == Some(b"error")
-                    || wire::element_name(el).ends_with(b":error")
-                {
-                    if let Ok(mut e) = errors.lock() {
-                        e.add(&format!("sender got: {}", String::from_utf8_lossy(el)));
-                    }
+                let is_error = wire::attr(el, "type") == Some(b"error")
+                    || wire::element_name(el).ends_with(b":error");
+                if is_error && let Ok(mut e) = errors.lock() {
+                    e.add(&format!("sender got: {}", String::from_utf8_lossy(el)));
                 }
             }
         }

@@ -88,33 +88,41 @@ pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut stop: watch::
     }
 }
 
-/// Simple per-connection byte budget per second.
+/// Per-connection read budget: a token bucket refilled at `per_sec` bytes
+/// per second (burst of one second's worth). Over budget, reading pauses
+/// until the bucket refills; deliveries to the client keep flowing meanwhile.
 struct RateLimit {
     per_sec: u64,
-    window_start: Instant,
-    used: u64,
+    tokens: f64,
+    last: Instant,
 }
 
 impl RateLimit {
-    fn delay_after(&mut self, n: usize) -> Option<Duration> {
+    fn new(per_sec: u64) -> Self {
+        Self {
+            per_sec,
+            tokens: per_sec as f64,
+            last: Instant::now(),
+        }
+    }
+
+    /// Account for `n` bytes read; returns when reading may resume.
+    fn after_read(&mut self, n: usize) -> Option<Instant> {
         if self.per_sec == 0 {
             return None;
         }
         let now = Instant::now();
-        if now.duration_since(self.window_start) >= Duration::from_secs(1) {
-            self.window_start = now;
-            self.used = 0;
-        }
-        self.used += n as u64;
-        if self.used > self.per_sec {
-            let wait = Duration::from_secs(1).saturating_sub(now.duration_since(self.window_start));
-            self.window_start = now + wait;
-            self.used = self.used.saturating_sub(self.per_sec);
-            return Some(wait);
-        }
-        None
+        let rate = self.per_sec as f64;
+        self.tokens = (self.tokens + now.duration_since(self.last).as_secs_f64() * rate).min(rate);
+        self.last = now;
+        self.tokens -= n as f64;
+        (self.tokens < 0.0).then(|| now + Duration::from_secs_f64(-self.tokens / rate))
     }
 }
+
+/// Deliveries handled per wake-up before writing: one flush per batch keeps
+/// syscalls down under fan-out.
+const DELIVERY_BATCH: usize = 256;
 
 async fn handle(
     stream: TcpStream,
@@ -143,16 +151,19 @@ async fn handle(
     let mut counted_unauth = true;
     let auth_deadline =
         tokio::time::Instant::now() + Duration::from_secs(shared.cfg.c2s_timeout.max(1));
-    let mut rate = RateLimit {
-        per_sec: shared.cfg.c2s_read_rate_limit,
-        window_start: Instant::now(),
-        used: 0,
-    };
+    let mut rate = RateLimit::new(shared.cfg.c2s_read_rate_limit);
+    let mut read_resume: Option<tokio::time::Instant> = None;
     let mut reason = "closed";
+    let mut jid = String::new();
+    let mut out_buf: Vec<u8> = Vec::with_capacity(16 * 1024);
     loop {
         let mut events = Vec::new();
+        let paused = read_resume.is_some_and(|t| t > tokio::time::Instant::now());
         tokio::select! {
-            r = conn.read(&mut buf) => match r {
+            _ = tokio::time::sleep_until(read_resume.unwrap_or_else(tokio::time::Instant::now)), if paused => {
+                read_resume = None;
+            }
+            r = conn.read(&mut buf), if !paused => match r {
                 Ok(0) | Err(_) => {
                     core.disconnected(&mut env);
                     reason = "peer disconnected";
@@ -166,15 +177,22 @@ async fn handle(
                         shared.counters.stream_errors.inc();
                         core.fail(e.condition(), Some(&e.to_string()), &mut env);
                     }
-                    if let Some(wait) = rate.delay_after(n) {
-                        tokio::time::sleep(wait).await;
-                    }
+                    read_resume = rate.after_read(n).map(tokio::time::Instant::from_std);
                 }
             },
-            d = rx.recv() => match d {
-                Some(Delivery::Stanza(el)) => core.deliver(el),
-                Some(Delivery::Close { condition, text }) => core.fail(condition, Some(&text), &mut env),
-                None => {}
+            d = rx.recv() => {
+                let mut next = d;
+                let mut n = 0;
+                while let Some(delivery) = next.take() {
+                    match delivery {
+                        Delivery::Stanza(el) => core.deliver(el),
+                        Delivery::Close { condition, text } => core.fail(condition, Some(&text), &mut env),
+                    }
+                    n += 1;
+                    if n < DELIVERY_BATCH {
+                        next = rx.try_recv().ok();
+                    }
+                }
             },
             _ = tokio::time::sleep_until(auth_deadline), if !core.is_authenticated() => {
                 tracing::info!(%peer, "closing unauthenticated stream: timeout");
@@ -194,32 +212,33 @@ async fn handle(
             shared.release_unauthenticated(peer.ip());
             counted_unauth = false;
         }
+        if let Some(j) = core.jid() {
+            jid = j;
+        }
         let mut closed = core.is_closed();
         for out in core.take_output() {
             tracing::trace!(%peer, out = ?out, "c2s out");
             match out {
                 Out::Header { id, from } => {
-                    if write(
-                        &mut conn,
-                        wire::stream_header(NS_CLIENT, &id, &from).as_bytes(),
-                    )
-                    .await
-                    .is_err()
-                    {
-                        closed = true;
-                    }
+                    out_buf
+                        .extend_from_slice(wire::stream_header(NS_CLIENT, &id, &from).as_bytes());
                 }
                 Out::Send(el) => {
-                    if write(&mut conn, wire::element(&el).as_bytes())
-                        .await
-                        .is_err()
-                    {
-                        core.disconnected(&mut env);
+                    // Buffered; written with one flush after this batch (or
+                    // before anything that must be on the wire first).
+                    out_buf.extend_from_slice(wire::element(&el).as_bytes());
+                }
+                Out::Delay(ms) => {
+                    if flush_buf(&mut conn, &mut out_buf).await.is_err() {
                         closed = true;
                     }
+                    tokio::time::sleep(Duration::from_millis(ms)).await
                 }
-                Out::Delay(ms) => tokio::time::sleep(Duration::from_millis(ms)).await,
                 Out::StartTls => {
+                    if flush_buf(&mut conn, &mut out_buf).await.is_err() {
+                        closed = true;
+                        continue;
+                    }
                     let Some(tls) = shared.tls.clone() else {
                         closed = true;
                         continue;
@@ -244,6 +263,7 @@ async fn handle(
                 }
                 Out::Restart => parser = StreamParser::new(limit),
                 Out::Close(err) => {
+                    let _ = flush_buf(&mut conn, &mut out_buf).await;
                     if let Some(e) = err {
                         if let Some(cond) = e.children().next() {
                             reason = if cond.name() == "connection-timeout" {
@@ -261,6 +281,11 @@ async fn handle(
                 }
             }
         }
+        if !out_buf.is_empty() && flush_buf(&mut conn, &mut out_buf).await.is_err() {
+            core.disconnected(&mut env);
+            reason = "write failed";
+            closed = true;
+        }
         if closed {
             break;
         }
@@ -270,7 +295,16 @@ async fn handle(
         shared.release_unauthenticated(peer.ip());
     }
     shared.counters.c2s_connections.dec();
-    tracing::info!(%peer, jid = core.jid().unwrap_or_default(), reason, "c2s connection closed");
+    tracing::info!(%peer, %jid, reason, "c2s connection closed");
+}
+
+async fn flush_buf(conn: &mut Conn, buf: &mut Vec<u8>) -> std::io::Result<()> {
+    if buf.is_empty() {
+        return Ok(());
+    }
+    let r = write(conn, buf).await;
+    buf.clear();
+    r
 }
 
 async fn write(conn: &mut Conn, data: &[u8]) -> std::io::Result<()> {

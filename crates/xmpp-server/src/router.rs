@@ -31,7 +31,7 @@ pub type Inbox = mpsc::Sender<Delivery>;
 
 /// Inbox depth per connection: a client that stops reading loses stanzas
 /// beyond this instead of growing the server's memory.
-pub const INBOX_DEPTH: usize = 2048;
+pub const INBOX_DEPTH: usize = 8192;
 
 #[derive(Debug)]
 struct Bound {
@@ -324,14 +324,32 @@ impl Router {
         }
     }
 
+    /// Hand a stanza to an inbox. False when the recipient is gone. A full
+    /// inbox (the recipient stopped reading) answers the sender with
+    /// `wait/resource-constraint` instead of losing the stanza silently.
     fn deliver(&self, inbox: &Inbox, stanza: Element) -> bool {
         match inbox.try_send(Delivery::Stanza(stanza)) {
             Ok(()) => true,
-            Err(mpsc::error::TrySendError::Full(_)) => {
-                self.stats.dropped_full.fetch_add(1, Ordering::Relaxed);
-                tracing::warn!("recipient inbox full; stanza dropped");
+            Err(mpsc::error::TrySendError::Full(Delivery::Stanza(stanza))) => {
+                let n = self.stats.dropped_full.fetch_add(1, Ordering::Relaxed) + 1;
+                // One line per 1000 drops: a flood must not flood the log too.
+                if n % 1000 == 1 {
+                    tracing::warn!(
+                        dropped_total = n,
+                        "recipient not reading: inbox full, stanza refused"
+                    );
+                }
+                if stanza.name() != "presence" {
+                    self.bounce_with(
+                        &stanza,
+                        ErrorType::Wait,
+                        "resource-constraint",
+                        Some("recipient is not keeping up"),
+                    );
+                }
                 true
             }
+            Err(mpsc::error::TrySendError::Full(_)) => true,
             Err(mpsc::error::TrySendError::Closed(_)) => false,
         }
     }
