@@ -31,3 +31,6 @@ pub mod stanza;
 pub mod tls;
 pub mod wire;
 pub mod xml;
+
+#[cfg(test)]
+mod robustness;
