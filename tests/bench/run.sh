@@ -1,11 +1,16 @@
 #!/usr/bin/env bash
-# Side-by-side c2s benchmark: meet-rs xmpp-server vs Debian's Prosody, on
-# loopback, same machine, same scenarios, plain TCP (no TLS).
+# Side-by-side c2s and MUC benchmark: meet-rs xmpp-server vs Debian's
+# Prosody, on loopback, same machine, same scenarios, plain TCP (no TLS).
 #
-#   tests/bench/run.sh            # build, run everything (~3 minutes), print a markdown table
+#   tests/bench/run.sh                 # build, run everything (~6 minutes), print markdown tables
+#   SCENARIOS=muc tests/bench/run.sh   # only the MUC scenarios (~3 minutes)
 #
 # Environment:
-#   DURATION=10        seconds per scenario
+#   SCENARIOS="c2s muc"  which groups: c2s (logins, messages), muc (MUC fan-out,
+#                      join into a 200-occupant room, 10,000 room create/leave cycles)
+#   DURATION=10        seconds per c2s scenario
+#   MUC_DURATION=5     seconds per MUC fan-out and join scenario
+#   CHURN_CYCLES=10000 room create/leave cycles of the churn scenario
 #   NO_BUILD=1         use the existing target/release binaries
 #   OURS_PORT=25222 PROSODY_PORT=25223   loopback c2s ports
 #   SERVERS="ours prosody"               which servers to run
@@ -20,11 +25,15 @@ DURATION="${DURATION:-10}"
 OURS_PORT="${OURS_PORT:-25222}"
 PROSODY_PORT="${PROSODY_PORT:-25223}"
 SERVERS="${SERVERS:-ours prosody}"
+GROUPS_SELECTED="${SCENARIOS:-c2s muc}"
+MUC_DURATION="${MUC_DURATION:-5}"
+CHURN_CYCLES="${CHURN_CYCLES:-10000}"
 LOG_LEVEL="${LOG_LEVEL:-info}"
 USERS=32            # u0..u31: enough for 16 concurrent logins and 16 pairs
 PASSWORD=p
 ANON=anon.bench
 PLAIN=plain.bench
+MUC=conference.bench
 
 log() { printf '[bench] %s\n' "$*" >&2; }
 
@@ -87,6 +96,15 @@ authentication = "internal_plain"
 c2s_require_encryption = false
 allow_unencrypted_plain_auth = true
 modules_enabled = ["ping"]
+
+# The Jitsi guide's MUC settings. meet-rs has no occupant limit, no MUC rate
+# limit, and keeps 20 history messages per room (as Prosody does).
+[[component]]
+host = "$MUC"
+type = "muc"
+storage = "memory"
+muc_room_locking = false
+muc_room_default_public_jids = true
 EOF
 
 PROSODY_RUN_AS_ROOT=false
@@ -117,9 +135,23 @@ VirtualHost "$ANON"
 
 VirtualHost "$PLAIN"
     authentication = "internal_plain"
+
+-- The Jitsi guide's MUC settings. muc_room_default_public_jids is a stock
+-- 0.12 option (mod_muc.lua: whois = "anyone"). Stock 0.12 has no occupant
+-- limit and no MUC rate limit (mod_muc_limits / muc_max_occupants are
+-- community modules, not installed); max_history_messages defaults to
+-- unlimited, so rooms keep their default 20 history messages, as meet-rs
+-- does; muc_room_cache_size (100 live rooms) is not reached: the scenarios
+-- have at most one room at a time; tombstones only concern persistent rooms.
+-- XEP-0421 occupant-id (muc_occupant_id) stays on, as shipped.
+Component "$MUC" "muc"
+    storage = "memory"
+    muc_room_locking = false
+    muc_room_default_public_jids = true
 EOF
 
-log "registering $USERS users on $PLAIN for each server"
+[[ " $GROUPS_SELECTED " == *" c2s "* ]] || USERS=0
+((USERS == 0)) || log "registering $USERS users on $PLAIN for each server"
 for ((i = 0; i < USERS; i++)); do
     if [[ " $SERVERS " == *" ours "* ]]; then
         "$SERVER_BIN" --config "$TMP/ours/xmpp-server.toml" register "u$i" "$PLAIN" "$PASSWORD" >/dev/null
@@ -130,15 +162,34 @@ for ((i = 0; i < USERS; i++)); do
 done
 
 # ------------------------------------------------------------ scenarios ---
-# name|xmpp-load arguments (address added per server)
-SCENARIOS=(
-    "logins anonymous, 1 at a time|logins --domain $ANON --mech anonymous --concurrency 1"
-    "logins anonymous, 16 in parallel|logins --domain $ANON --mech anonymous --concurrency 16"
-    "logins PLAIN, 1 at a time|logins --domain $PLAIN --mech plain --concurrency 1"
-    "logins PLAIN, 16 in parallel|logins --domain $PLAIN --mech plain --concurrency 16"
-    "messages, 1 pair|messages --domain $ANON --pairs 1 --size 100"
-    "messages, 16 pairs|messages --domain $ANON --pairs 16 --size 100"
+# group|name|xmpp-load arguments (address and duration added per server;
+# @PID@ becomes the server's pid, @METRICS@ meet-rs's HTTP address)
+ALL_SCENARIOS=(
+    "c2s|logins anonymous, 1 at a time|logins --domain $ANON --mech anonymous --concurrency 1"
+    "c2s|logins anonymous, 16 in parallel|logins --domain $ANON --mech anonymous --concurrency 16"
+    "c2s|logins PLAIN, 1 at a time|logins --domain $PLAIN --mech plain --concurrency 1"
+    "c2s|logins PLAIN, 16 in parallel|logins --domain $PLAIN --mech plain --concurrency 16"
+    "c2s|messages, 1 pair|messages --domain $ANON --pairs 1 --size 100"
+    "c2s|messages, 16 pairs|messages --domain $ANON --pairs 16 --size 100"
 )
+# MUC fan-out: 4 of the occupants send, each with at most 8 stanzas not yet
+# delivered to every occupant.
+for kind in message presence; do
+    for n in 10 50 200; do
+        label="groupchat"
+        [[ $kind == presence ]] && label="presence"
+        ALL_SCENARIOS+=("muc|MUC fan-out, $label, $n occupants|muc-fanout --domain $ANON --muc $MUC --occupants $n --senders 4 --window 8 --kind $kind --size 100")
+    done
+done
+ALL_SCENARIOS+=(
+    "muc|MUC join, 200th occupant (199 present)|muc-join --domain $ANON --muc $MUC --occupants 200"
+    "muc|MUC room create/leave, $CHURN_CYCLES cycles|muc-churn --domain $ANON --muc $MUC --cycles $CHURN_CYCLES --checkpoint 1000 --time-limit 150 --server-pid @PID@ @METRICS@"
+)
+SCENARIOS=()
+for entry in "${ALL_SCENARIOS[@]}"; do
+    [[ " $GROUPS_SELECTED " == *" ${entry%%|*} "* ]] && SCENARIOS+=("$entry")
+done
+((${#SCENARIOS[@]})) || { log "no scenarios selected (SCENARIOS=\"$GROUPS_SELECTED\"; use c2s and/or muc)"; exit 1; }
 
 HZ="$(getconf CLK_TCK)"
 # utime+stime of a process, in clock ticks (all threads).
@@ -146,6 +197,11 @@ cpu_ticks() { awk '{ sub(/^.*\) /, ""); print $12 + $13 }' "/proc/$1/stat"; }
 # Busy ticks of the whole machine (everything but idle and iowait).
 machine_ticks() { awk '/^cpu / { print $2 + $3 + $4 + $7 + $8 + $9 }' /proc/stat; }
 field() { tr ' ' '\n' <<<"$1" | sed -n "s/^$2=//p"; }
+# A gauge from meet-rs's /metrics, or "-".
+metric() {
+    curl -s --max-time 2 "http://127.0.0.1:$((OURS_PORT + 200))/metrics" |
+        awk -v m="$1" '$1 == m { print $2; found = 1 } END { if (!found) print "-" }'
+}
 
 wait_port() {
     local port=$1
@@ -187,23 +243,43 @@ stop_server() {
 # Every scenario runs against a freshly started server: Prosody gets slower
 # after a few thousand logins (see docs/performance.md), and one scenario's
 # leftovers must not decide the next one's figures.
-declare -A RATE LAT CPU RSS OTHER
+declare -A RATE LAT CPU RSS OTHER LINE
 : >"$TMP/results.txt"
 for server in $SERVERS; do
     for idx in "${!SCENARIOS[@]}"; do
-        IFS='|' read -r name args <<<"${SCENARIOS[$idx]}"
+        IFS='|' read -r group name args <<<"${SCENARIOS[$idx]}"
+        dur=$DURATION
+        [[ $group == muc ]] && dur=$MUC_DURATION
         start_server "$server"
+        args=${args//@PID@/$SERVER_PID}
+        if [[ $server == ours ]]; then
+            args=${args//@METRICS@/--metrics 127.0.0.1:$((OURS_PORT + 200))}
+        else
+            args=${args//@METRICS@/}
+        fi
         c0=$(cpu_ticks "$SERVER_PID")
         m0=$(machine_ticks)
         t0=$(date +%s.%N)
         # shellcheck disable=SC2086
-        out=$(timeout $((DURATION + 60)) "$LOAD_BIN" $args --addr "127.0.0.1:$PORT" \
-            --user-prefix u --password "$PASSWORD" --duration "$DURATION" \
+        out=$(timeout $((dur + 180)) "$LOAD_BIN" $args --addr "127.0.0.1:$PORT" \
+            --user-prefix u --password "$PASSWORD" --duration "$dur" \
             2>>"$TMP/$server.load.log") || true
         t1=$(date +%s.%N)
         m1=$(machine_ticks)
         c1=$(cpu_ticks "$SERVER_PID")
         hwm=$(awk '/^VmHWM/ { printf "%.0f", $2 / 1024 }' "/proc/$SERVER_PID/status")
+        extra=""
+        if [[ $group == muc && $server == ours ]]; then
+            # Every client has gone: the MUC must hold no room any more
+            # (disconnects are processed asynchronously: wait up to 3 s).
+            rooms="-"
+            for _ in $(seq 1 30); do
+                rooms=$(metric xmpp_muc_rooms)
+                [[ $rooms == 0 ]] && break
+                sleep 0.1
+            done
+            extra=" rooms_after_exit=$rooms occupants_after_exit=$(metric xmpp_muc_occupants)"
+        fi
         stop_server
         line=$(grep '^RESULT' <<<"$out" || true)
         cpu=$(awk -v a="$c0" -v b="$c1" -v t0="$t0" -v t1="$t1" -v hz="$HZ" \
@@ -213,8 +289,9 @@ for server in $SERVERS; do
         other=$(awk -v a="$m0" -v b="$m1" -v t0="$t0" -v t1="$t1" -v hz="$HZ" \
             -v srv="${cpu%\%}" -v cli="$(field "$line" client_cpu_pct)" \
             'BEGIN { o = (b - a) / hz / (t1 - t0) * 100 - srv - cli; if (o < 0) o = 0; printf "%.0f%%", o }')
-        echo "$server $line server_cpu=$cpu server_hwm_mib=$hwm other_cpu=$other" >>"$TMP/results.txt"
-        log "$server: $name: ${line#RESULT } server_cpu=$cpu server_hwm_mib=$hwm other_cpu=$other"
+        echo "$server $line server_cpu=$cpu server_hwm_mib=$hwm other_cpu=$other$extra" >>"$TMP/results.txt"
+        log "$server: $name: ${line#RESULT } server_cpu=$cpu server_hwm_mib=$hwm other_cpu=$other$extra"
+        LINE[$server,$idx]="$line"
         if [[ -z "$line" ]]; then
             RATE[$server,$idx]="failed"
             LAT[$server,$idx]="-"
@@ -242,33 +319,73 @@ title() {
 echo
 echo "xmpp-load against meet-rs xmpp-server ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'))"
 echo "and Prosody $PROSODY_VERSION on $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p' | head -1)),"
-echo "${DURATION} s per scenario, each against a freshly started server."
-echo
-hdr="| Scenario |"
-sep="|---|"
-for col in "rate" "p50 / p99 ms" "server CPU" "server peak RSS" "other CPU"; do
-    for server in $SERVERS; do
-        hdr+=" $(title "$server") $col |"
-        sep+="---:|"
+echo "each scenario against a freshly started server ($DURATION s per c2s scenario,"
+echo "$MUC_DURATION s per MUC fan-out and join scenario)."
+table() {
+    local want=$1 hdr sep row group name
+    echo
+    hdr="| Scenario |"
+    sep="|---|"
+    for col in "rate" "p50 / p99 ms" "server CPU" "server peak RSS" "other CPU"; do
+        for server in $SERVERS; do
+            hdr+=" $(title "$server") $col |"
+            sep+="---:|"
+        done
     done
-done
-echo "$hdr"
-echo "$sep"
-for idx in "${!SCENARIOS[@]}"; do
-    IFS='|' read -r name _ <<<"${SCENARIOS[$idx]}"
-    row="| $name |"
-    for server in $SERVERS; do row+=" ${RATE[$server,$idx]} |"; done
-    for server in $SERVERS; do row+=" ${LAT[$server,$idx]} |"; done
-    for server in $SERVERS; do row+=" ${CPU[$server,$idx]} |"; done
-    for server in $SERVERS; do row+=" ${RSS[$server,$idx]} |"; done
-    for server in $SERVERS; do row+=" ${OTHER[$server,$idx]} |"; done
-    echo "$row"
-done
+    echo "$hdr"
+    echo "$sep"
+    for idx in "${!SCENARIOS[@]}"; do
+        IFS='|' read -r group name _ <<<"${SCENARIOS[$idx]}"
+        [[ $group == "$want" ]] || continue
+        row="| $name |"
+        for server in $SERVERS; do row+=" ${RATE[$server,$idx]} |"; done
+        for server in $SERVERS; do row+=" ${LAT[$server,$idx]} |"; done
+        for server in $SERVERS; do row+=" ${CPU[$server,$idx]} |"; done
+        for server in $SERVERS; do row+=" ${RSS[$server,$idx]} |"; done
+        for server in $SERVERS; do row+=" ${OTHER[$server,$idx]} |"; done
+        echo "$row"
+    done
+}
+# A KiB field of a RESULT line in MiB, or "-".
+mib() {
+    local v
+    v=$(field "$1" "$2")
+    if [[ $v =~ ^[0-9]+$ ]]; then awk -v k="$v" 'BEGIN { printf "%.1f MiB", k / 1024 }'; else echo "-"; fi
+}
+if [[ " $GROUPS_SELECTED " == *" c2s "* ]]; then
+    table c2s
+    echo
+    echo "Rates are logins/s or messages delivered/s."
+fi
+if [[ " $GROUPS_SELECTED " == *" muc "* ]]; then
+    table muc
+    echo
+    echo "Fan-out rows: deliveries/s (stanzas x occupants, as read by the clients) and"
+    echo "send-to-receipt latency. Join row: join/leave cycles/s and the time from the"
+    echo "join presence to the self-presence (status 110). Create/leave row: cycles/s"
+    echo "and the time of one join + leave."
+    churn_idx=""
+    for idx in "${!SCENARIOS[@]}"; do
+        [[ ${SCENARIOS[$idx]} == *"|muc-churn "* ]] && churn_idx=$idx
+    done
+    if [[ -n $churn_idx ]]; then
+        half=$((CHURN_CYCLES / 2))
+        echo
+        echo "| Server VmRSS over $CHURN_CYCLES room create/leave cycles | before | after $half | after $CHURN_CYCLES | 1 s later | xmpp_muc_rooms at the end |"
+        echo "|---|---:|---:|---:|---:|---:|"
+        for server in $SERVERS; do
+            l=${LINE[$server,$churn_idx]:-}
+            rooms=$(field "$l" muc_rooms)
+            [[ $server == prosody ]] && rooms="n/a"
+            echo "| $(title "$server") | $(mib "$l" rss_before_kib) | $(mib "$l" rss_half_kib) | $(mib "$l" rss_end_kib) | $(mib "$l" rss_settled_kib) | ${rooms:--} |"
+        done
+    fi
+fi
 echo
-echo "Rates are logins/s or messages delivered/s; CPU is server CPU time over"
-echo "wall time (100% = one core); RSS is the server's VmHWM at the end of the"
-echo "scenario; other CPU is what the rest of the machine used meanwhile (neither"
-echo "the server nor xmpp-load): rows where it is large are not comparable."
+echo "CPU is server CPU time over wall time (100% = one core); RSS is the server's"
+echo "VmHWM at the end of the scenario; other CPU is what the rest of the machine used"
+echo "meanwhile (neither the server nor xmpp-load): rows where it is large are not"
+echo "comparable."
 echo "Raw results:"
 echo
 echo '```'

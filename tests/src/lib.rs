@@ -29,7 +29,16 @@ pub fn binary(name: &str) -> PathBuf {
     BUILD.call_once(|| {
         let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
         let status = Command::new(cargo)
-            .args(["build", "--bins", "-p", "xmpp-server", "-p", "meetctl"])
+            .args([
+                "build",
+                "--bins",
+                "-p",
+                "xmpp-server",
+                "-p",
+                "meetctl",
+                "-p",
+                "videobridge",
+            ])
             .current_dir(workspace_root())
             .status()
             .expect("run cargo build");

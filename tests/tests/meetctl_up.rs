@@ -27,6 +27,7 @@ async fn up_generates_a_working_deployment_and_stops_on_sigterm() {
     let dir = tempfile::tempdir().expect("tempdir");
     let state = dir.path().join("state");
     let (c2s, http, comp) = (free_port(), free_port(), free_port());
+    let (jvb_udp, jvb_http) = (free_port(), free_port());
     let mut cmd = Command::new(&meetctl);
     cmd.args(["up", "--state"]).arg(&state).args([
         "--c2s-port",
@@ -35,6 +36,10 @@ async fn up_generates_a_working_deployment_and_stops_on_sigterm() {
         &http.to_string(),
         "--component-port",
         &comp.to_string(),
+        "--jvb-udp-port",
+        &jvb_udp.to_string(),
+        "--jvb-http-port",
+        &jvb_http.to_string(),
     ]);
     let mut up = Daemon::spawn("meetctl up", cmd, dir.path().join("up.log"));
     up.wait_for_log("[xmpp-server]", Duration::from_secs(60));
@@ -78,6 +83,31 @@ async fn up_generates_a_working_deployment_and_stops_on_sigterm() {
             c.jid
         );
     }
+    // The videobridge joined the brewery with its stats (the focus's view).
+    let mut focus = TxClient::login(
+        c2s,
+        &certs,
+        "focus@auth.localhost",
+        &secret(&state, "focus_password"),
+    )
+    .await
+    .expect("focus");
+    focus
+        .send_xml("<presence xmlns='jabber:client' to='jvbbrewery@internal.auth.localhost/focus'><x xmlns='http://jabber.org/protocol/muc'/></presence>")
+        .await;
+    let bridge = focus
+        .next_matching(|e| {
+            e.name() == "presence"
+                && e.attr("from").is_some_and(|f| f.ends_with("/jvb-local-1"))
+                && e.has_child("stats", "http://jitsi.org/protocol/colibri")
+        })
+        .await
+        .unwrap_or_else(|e| panic!("no bridge in the brewery: {e}\n{}", up.log()));
+    assert!(String::from(&bridge).contains("stress_level"));
+    assert!(
+        wait_port(jvb_http, Duration::from_secs(10)),
+        "videobridge HTTP"
+    );
     // Anonymous users on the main domain.
     let anon = TxClient::login(c2s, &certs, "x@localhost", "")
         .await

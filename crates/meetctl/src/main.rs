@@ -40,6 +40,12 @@ enum Command {
         /// XEP-0114 component port of xmpp-server (loopback).
         #[arg(long, default_value_t = 5347)]
         component_port: u16,
+        /// The videobridge's media port (UDP, every endpoint).
+        #[arg(long, default_value_t = 10000)]
+        jvb_udp_port: u16,
+        /// The videobridge's HTTP port (health, stats, colibri-ws; loopback).
+        #[arg(long, default_value_t = 8080)]
+        jvb_http_port: u16,
     },
 }
 
@@ -53,6 +59,8 @@ fn main() -> ExitCode {
             c2s_port,
             http_port,
             component_port,
+            jvb_udp_port,
+            jvb_http_port,
         } => up::run(
             &state,
             &domain,
@@ -61,6 +69,8 @@ fn main() -> ExitCode {
                 c2s: c2s_port,
                 http: http_port,
                 component: component_port,
+                jvb_udp: jvb_udp_port,
+                jvb_http: jvb_http_port,
             },
         ),
     };

@@ -5,6 +5,9 @@
 //! ```text
 //! xmpp-load logins   --addr 127.0.0.1:5222 --domain anon.bench --mech anonymous --concurrency 16 --duration 10
 //! xmpp-load messages --addr 127.0.0.1:5222 --domain anon.bench --pairs 16 --duration 10 --size 100
+//! xmpp-load muc-fanout --addr 127.0.0.1:5222 --domain anon.bench --muc conference.bench --occupants 50 --kind message
+//! xmpp-load muc-join   --addr 127.0.0.1:5222 --domain anon.bench --muc conference.bench --occupants 200
+//! xmpp-load muc-churn  --addr 127.0.0.1:5222 --domain anon.bench --muc conference.bench --cycles 10000 --server-pid PID
 //! ```
 //!
 //! Each run prints a human-readable summary on stderr and one
@@ -12,6 +15,7 @@
 
 mod logins;
 mod messages;
+mod muc;
 mod session;
 mod stats;
 mod wire;
@@ -26,7 +30,7 @@ use session::Mech;
 #[derive(Parser)]
 #[command(
     name = "xmpp-load",
-    about = "XMPP c2s load generator (logins/s, messages/s)"
+    about = "XMPP c2s load generator (logins/s, messages/s, MUC fan-out, joins and room churn)"
 )]
 struct Cli {
     /// Tokio worker threads of the load generator.
@@ -88,6 +92,79 @@ enum Cmd {
         #[arg(long, default_value_t = 64)]
         window: u64,
     },
+    /// Groupchat messages or presence updates fanned out to one room's occupants.
+    MucFanout {
+        #[command(flatten)]
+        common: Common,
+        /// MUC service domain.
+        #[arg(long, default_value = "conference.bench")]
+        muc: String,
+        /// Occupants of the room (one client each), senders included.
+        #[arg(long, default_value_t = 10)]
+        occupants: usize,
+        /// How many of the occupants send.
+        #[arg(long, default_value_t = 4)]
+        senders: usize,
+        /// Groupchat messages or presence updates.
+        #[arg(long, value_enum, default_value_t = muc::FanKind::Message)]
+        kind: muc::FanKind,
+        /// Message body size in bytes (at least 23: the stamp).
+        #[arg(long, default_value_t = 100)]
+        size: usize,
+        /// Stanzas per sender not yet delivered to every occupant.
+        #[arg(long, default_value_t = 8)]
+        window: u64,
+    },
+    /// Join time into a room of N-1 occupants: repeated join/leave of the Nth.
+    MucJoin {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value = "conference.bench")]
+        muc: String,
+        /// Room size including the joining client.
+        #[arg(long, default_value_t = 200)]
+        occupants: usize,
+        /// Stop after this many join/leave cycles (or --duration).
+        #[arg(long, default_value_t = 100_000)]
+        max_joins: u64,
+    },
+    /// One client creates (joins) a fresh room and leaves it, N times;
+    /// server memory at checkpoints. --duration is not used.
+    MucChurn {
+        #[command(flatten)]
+        common: Common,
+        #[arg(long, default_value = "conference.bench")]
+        muc: String,
+        #[arg(long, default_value_t = 10_000)]
+        cycles: u64,
+        /// Read the server's VmRSS (and metrics) every this many cycles.
+        #[arg(long, default_value_t = 1_000)]
+        checkpoint: u64,
+        /// Server process id, for VmRSS from /proc/PID/status.
+        #[arg(long)]
+        server_pid: Option<u32>,
+        /// meet-rs HTTP address (127.0.0.1:PORT) to read xmpp_muc_rooms from /metrics.
+        #[arg(long)]
+        metrics: Option<String>,
+        /// Milliseconds to wait after the last cycle before the final reading.
+        #[arg(long, default_value_t = 1_000)]
+        settle_ms: u64,
+        /// Give up after this many seconds.
+        #[arg(long, default_value_t = 300)]
+        time_limit: u64,
+    },
+}
+
+fn muc_login(c: &Common, sessions: usize) -> muc::Login {
+    muc::Login {
+        addr: c.addr.clone(),
+        domain: c.domain.clone(),
+        mech: c.mech,
+        user_prefix: c.user_prefix.clone(),
+        users: c.users.unwrap_or(sessions),
+        password: c.password.clone(),
+        timeout: Duration::from_secs(c.timeout),
+    }
 }
 
 /// CPU seconds (user + system, all threads) this process has used so far,
@@ -215,6 +292,67 @@ fn main() -> ExitCode {
                     o.errors.total()
                 );
                 if o.delivered == 0 { ExitCode::FAILURE } else { ExitCode::SUCCESS }
+            }
+            Cmd::MucFanout {
+                common: c,
+                muc: domain,
+                occupants,
+                senders,
+                kind,
+                size,
+                window,
+            } => {
+                let a = muc::FanoutArgs {
+                    login: muc_login(&c, occupants),
+                    muc: domain,
+                    occupants,
+                    senders,
+                    kind,
+                    size,
+                    window,
+                    duration: Duration::from_secs(c.duration),
+                };
+                let o = muc::fanout(&a).await;
+                muc::report_fanout(&a, o)
+            }
+            Cmd::MucJoin {
+                common: c,
+                muc: domain,
+                occupants,
+                max_joins,
+            } => {
+                let a = muc::JoinArgs {
+                    login: muc_login(&c, occupants),
+                    muc: domain,
+                    occupants,
+                    duration: Duration::from_secs(c.duration),
+                    max_joins,
+                };
+                let o = muc::join_leave(&a).await;
+                muc::report_join(&a, o)
+            }
+            Cmd::MucChurn {
+                common: c,
+                muc: domain,
+                cycles,
+                checkpoint,
+                server_pid,
+                metrics,
+                settle_ms,
+                time_limit,
+            } => {
+                let a = muc::ChurnArgs {
+                    login: muc_login(&c, 1),
+                    muc: domain,
+                    cycles,
+                    checkpoint,
+                    server_pid,
+                    metrics,
+                    settle: Duration::from_millis(settle_ms),
+                    time_limit: Duration::from_secs(time_limit),
+                };
+                let o = muc::churn(&a).await;
+                muc::report_churn(&a, o)
             }
         }
     })
