@@ -2,8 +2,8 @@
 # Side-by-side c2s and MUC benchmark: meet-rs xmpp-server vs Debian's
 # Prosody, on loopback, same machine, same scenarios, plain TCP (no TLS).
 #
-#   tests/bench/run.sh                 # build, run everything (~6 minutes), print markdown tables
-#   SCENARIOS=muc tests/bench/run.sh   # only the MUC scenarios (~3 minutes)
+#   tests/bench/run.sh                 # build, run everything (~4.5 minutes), print markdown tables
+#   SCENARIOS=muc tests/bench/run.sh   # only the MUC scenarios (~2 minutes)
 #
 # Environment:
 #   SCENARIOS="c2s muc"  which groups: c2s (logins, messages), muc (MUC fan-out,
@@ -242,11 +242,13 @@ stop_server() {
 
 # Every scenario runs against a freshly started server: Prosody gets slower
 # after a few thousand logins (see docs/performance.md), and one scenario's
-# leftovers must not decide the next one's figures.
+# leftovers must not decide the next one's figures. The servers take turns
+# scenario by scenario, so a change in the machine's background load (or in
+# the VM's CPU speed) during the run hits both sides of a row alike.
 declare -A RATE LAT CPU RSS OTHER LINE
 : >"$TMP/results.txt"
-for server in $SERVERS; do
-    for idx in "${!SCENARIOS[@]}"; do
+for idx in "${!SCENARIOS[@]}"; do
+    for server in $SERVERS; do
         IFS='|' read -r group name args <<<"${SCENARIOS[$idx]}"
         dur=$DURATION
         [[ $group == muc ]] && dur=$MUC_DURATION
@@ -319,8 +321,10 @@ title() {
 echo
 echo "xmpp-load against meet-rs xmpp-server ($(git -C "$ROOT" rev-parse --short HEAD 2>/dev/null || echo '?'))"
 echo "and Prosody $PROSODY_VERSION on $(nproc) cores ($(lscpu | sed -n 's/^Model name: *//p' | head -1)),"
-echo "each scenario against a freshly started server ($DURATION s per c2s scenario,"
-echo "$MUC_DURATION s per MUC fan-out and join scenario)."
+per=()
+[[ " $GROUPS_SELECTED " == *" c2s "* ]] && per+=("$DURATION s per c2s scenario")
+[[ " $GROUPS_SELECTED " == *" muc "* ]] && per+=("$MUC_DURATION s per MUC fan-out and join scenario")
+echo "each scenario against a freshly started server ($(IFS=';'; echo "${per[*]}" | sed 's/;/, /g'))."
 table() {
     local want=$1 hdr sep row group name
     echo

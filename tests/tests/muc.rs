@@ -211,6 +211,23 @@ async fn create_join_presence_order_real_jids_and_cleanup() {
         String::from(&info)
     );
     assert_eq!(error_condition(&info), "item-not-found");
+    // Nothing is left behind: the gauges on /metrics are back to zero.
+    let metrics = http_get(s.http_port, "/metrics").await;
+    assert!(metrics.contains("\nxmpp_muc_rooms 0\n"), "{metrics}");
+    assert!(metrics.contains("\nxmpp_muc_occupants 0\n"), "{metrics}");
+}
+
+async fn http_get(port: u16, path: &str) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect");
+    s.write_all(format!("GET {path} HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n").as_bytes())
+        .await
+        .expect("write");
+    let mut out = String::new();
+    s.read_to_string(&mut out).await.expect("read");
+    out
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

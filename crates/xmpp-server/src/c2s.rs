@@ -25,6 +25,9 @@ pub const NS_SASL: &str = "urn:ietf:params:xml:ns:xmpp-sasl";
 pub const NS_BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
 pub const NS_SESSION: &str = "urn:ietf:params:xml:ns:xmpp-session";
 
+/// Directed presences (rooms joined) one session may hold at once.
+pub const MAX_DIRECTED_PRESENCES: usize = 10_000;
+
 /// Failed SASL attempts allowed on one stream before it is closed.
 pub const MAX_AUTH_ATTEMPTS: u32 = 3;
 /// Delay before a SASL failure is sent, so guessing passwords is slow.
@@ -604,8 +607,22 @@ impl C2sSession {
                     }
                     Some(t) => {
                         match ty.as_deref() {
-                            // Bounded: a client cannot grow this set without limit.
-                            None if self.directed.len() < 10_000 => {
+                            None if !self.directed.contains(&t) => {
+                                // Bounded: past the cap the presence is
+                                // refused rather than sent untracked, which
+                                // would leave the target (a MUC room) with an
+                                // occupant nobody withdraws on disconnect.
+                                if self.directed.len() >= MAX_DIRECTED_PRESENCES {
+                                    if let Some(r) = stanza::error_reply(
+                                        &e,
+                                        ErrorType::Wait,
+                                        "resource-constraint",
+                                        Some("too many directed presences (rooms joined)"),
+                                    ) {
+                                        self.out.push(Out::Send(r));
+                                    }
+                                    return;
+                                }
                                 self.directed.insert(t);
                             }
                             Some("unavailable") => {
@@ -804,6 +821,45 @@ mod tests {
         // A second disconnect does nothing more.
         s.disconnected(&mut env);
         assert_eq!(env.unbound.len(), 1);
+    }
+
+    #[test]
+    fn directed_presences_are_capped_not_leaked() {
+        let mut env = FakeEnv::default();
+        let mut s = anon_bound(&mut env);
+        for i in 0..MAX_DIRECTED_PRESENCES {
+            s.handle(
+                elem(&format!(
+                    "<presence xmlns='jabber:client' to='r{i}@conf.test/n'/>"
+                )),
+                &mut env,
+            );
+        }
+        let routed = env.routed.len();
+        s.handle(
+            elem("<presence xmlns='jabber:client' to='one-more@conf.test/n'/>"),
+            &mut env,
+        );
+        assert_eq!(
+            env.routed.len(),
+            routed,
+            "the presence over the cap must not be routed"
+        );
+        let out = sent(&s.take_output());
+        assert!(
+            out.last()
+                .is_some_and(|e| e.contains("resource-constraint")),
+            "{:?}",
+            out.last()
+        );
+        // Every tracked room is left on disconnect.
+        s.disconnected(&mut env);
+        let unavailable = env
+            .routed
+            .iter()
+            .filter(|e| e.attr("type") == Some("unavailable"))
+            .count();
+        assert_eq!(unavailable, MAX_DIRECTED_PRESENCES);
     }
 
     #[test]

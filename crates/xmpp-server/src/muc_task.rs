@@ -94,7 +94,9 @@ pub fn spawn(
     tokio::spawn(async move {
         let mut out: Vec<Element> = Vec::new();
         let mut events: Vec<RoomEvent> = Vec::new();
-        let (mut rooms_seen, mut occupants_seen) = (0i64, 0i64);
+        // Gauges follow the room events (O(1) per stanza): summing occupants
+        // over every room per stanza made each stanza cost O(rooms).
+        let mut rooms_seen = 0i64;
         loop {
             let delivery = tokio::select! {
                 _ = stop.changed() => break,
@@ -118,19 +120,20 @@ pub fn spawn(
                 muc.handle(stanza, now, &mut out, &mut events);
                 for ev in events.drain(..) {
                     log_event(&ev);
+                    match &ev {
+                        RoomEvent::Joined { .. } => shared.counters.muc_occupants.inc(),
+                        RoomEvent::Left { .. } => shared.counters.muc_occupants.dec(),
+                        RoomEvent::Destroyed { .. } => {}
+                    }
                     jitsi.on_room_event(&ev, now, &mut out);
                 }
             }
             for s in out.drain(..) {
                 shared.router.route(s);
             }
-            let (rooms, occupants) = (muc.room_count() as i64, muc.occupant_count() as i64);
+            let rooms = muc.room_count() as i64;
             shared.counters.muc_rooms.add(rooms - rooms_seen);
-            shared
-                .counters
-                .muc_occupants
-                .add(occupants - occupants_seen);
-            (rooms_seen, occupants_seen) = (rooms, occupants);
+            rooms_seen = rooms;
         }
         for d in &domains {
             shared.router.unregister_component(d);

@@ -65,6 +65,12 @@ impl XmlError {
 /// trees cost stack when dropped or serialised.
 pub const MAX_DEPTH: usize = 64;
 
+/// Longest single token (attribute value, name, text chunk before it is
+/// split). rxml reserves a buffer of this size per parser, i.e. per
+/// connection, so it is kept well below the stanza limit: no XMPP payload
+/// needs a 32 KiB attribute value, and long text is split into chunks anyway.
+pub const MAX_TOKEN: usize = 32 * 1024;
+
 /// Push parser for one XML stream (create a new one on stream restart).
 pub struct StreamParser {
     parser: rxml::Parser,
@@ -81,7 +87,7 @@ impl StreamParser {
         let options = rxml::Options {
             // A single token (attribute value, text chunk) never needs more than
             // the stanza limit; rxml splits longer text into chunks itself.
-            max_token_length: max_stanza.clamp(1024, 1 << 20),
+            max_token_length: max_stanza.clamp(1024, MAX_TOKEN),
             ..Default::default()
         };
         Self {

@@ -1,0 +1,688 @@
+//! The focus's client connection (`focus@auth.DOMAIN`): STARTTLS, SASL,
+//! bind, then the brewery (jitsi-protocol.md §5): join `bridge_muc` as
+//! `focus`, track bridges from their stats presences, and health-check them
+//! every 10 s when enabled (§5.4).
+//!
+//! Only tokio-xmpp's stream layer is used (its `Client` can lose stanzas).
+//! Reconnection: exponential back-off from 1 s to 30 s, then a fresh login
+//! and rejoin; the bridge list is rebuilt from the presences after a rejoin.
+
+use std::borrow::Cow;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::sync::atomic::Ordering;
+use std::time::Duration;
+
+use futures::{SinkExt, StreamExt};
+use jitsi_xmpp::{BridgeStats, HealthCheck};
+use minidom::Element;
+use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
+use rustls::crypto::CryptoProvider;
+use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
+use rustls::{DigitallySignedStruct, SignatureScheme};
+use tokio::io::BufStream;
+use tokio::net::TcpStream;
+use tokio::sync::watch;
+use tokio::time::Instant;
+use tokio_xmpp::Stanza;
+use tokio_xmpp::xmlstream::{
+    ReadError, StreamHeader, Timeouts, XmppStream, XmppStreamElement, initiate_stream,
+};
+use xmpp_parsers::iq::Iq;
+use xmpp_parsers::jid::{BareJid, FullJid, Jid};
+use xmpp_parsers::presence::{Presence, Type as PresenceType};
+use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
+
+use crate::state::State;
+use crate::xml::{NS_DISCO_INFO, NS_PING};
+
+const NS_CLIENT: &str = "jabber:client";
+const NS_BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
+const NS_MUC: &str = "http://jabber.org/protocol/muc";
+pub const NICK: &str = "focus";
+pub const MIN_BACKOFF: Duration = Duration::from_secs(1);
+pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
+const LOGIN_TIMEOUT: Duration = Duration::from_secs(20);
+const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
+/// jicofo's JvbDoctor interval and our answer deadline.
+pub const HEALTH_INTERVAL: Duration = Duration::from_secs(10);
+pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
+/// How long an unanswered join waits before it is sent again.
+const REJOIN_DELAY: Duration = Duration::from_secs(5);
+
+type Io = BufStream<tokio_rustls::client::TlsStream<TcpStream>>;
+
+#[derive(Debug, Clone)]
+pub struct Settings {
+    pub host: String,
+    pub port: u16,
+    /// The account, focus@auth.DOMAIN.
+    pub jid: BareJid,
+    pub password: String,
+    pub brewery: BareJid,
+    pub health_checks: bool,
+}
+
+/// Accepts any server certificate: `disable_certificate_verification`
+/// (development with self-signed certificates). It gives up server
+/// authentication; handshake signatures are still verified.
+#[derive(Debug)]
+struct AcceptAny(Arc<CryptoProvider>);
+
+impl ServerCertVerifier for AcceptAny {
+    fn verify_server_cert(
+        &self,
+        _: &CertificateDer<'_>,
+        _: &[CertificateDer<'_>],
+        _: &ServerName<'_>,
+        _: &[u8],
+        _: UnixTime,
+    ) -> Result<ServerCertVerified, rustls::Error> {
+        Ok(ServerCertVerified::assertion())
+    }
+    fn verify_tls12_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn verify_tls13_signature(
+        &self,
+        m: &[u8],
+        c: &CertificateDer<'_>,
+        d: &DigitallySignedStruct,
+    ) -> Result<HandshakeSignatureValid, rustls::Error> {
+        rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
+    }
+    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
+        self.0.signature_verification_algorithms.supported_schemes()
+    }
+}
+
+/// Trust `ca_file`, or anything when `accept_any`; the system roots are not
+/// used (Jitsi deployments' XMPP certificates are self-signed).
+pub fn tls_config(
+    ca_file: Option<&PathBuf>,
+    accept_any: bool,
+) -> Result<Arc<rustls::ClientConfig>, String> {
+    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
+    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
+        .with_safe_default_protocol_versions()
+        .map_err(|e| format!("TLS set-up: {e}"))?;
+    if accept_any {
+        return Ok(Arc::new(
+            builder
+                .dangerous()
+                .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
+                .with_no_client_auth(),
+        ));
+    }
+    let path = ca_file.ok_or("neither ca_file nor disable_certificate_verification is set")?;
+    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
+    let mut roots = rustls::RootCertStore::empty();
+    use rustls::pki_types::pem::PemObject;
+    for cert in CertificateDer::pem_slice_iter(&pem) {
+        let cert = cert.map_err(|e| format!("{}: {e}", path.display()))?;
+        roots
+            .add(cert)
+            .map_err(|e| format!("{}: {e}", path.display()))?;
+    }
+    if roots.is_empty() {
+        return Err(format!(
+            "{}: no PEM certificate in the file",
+            path.display()
+        ));
+    }
+    Ok(Arc::new(
+        builder.with_root_certificates(roots).with_no_client_auth(),
+    ))
+}
+
+pub async fn run(
+    settings: Settings,
+    tls: Arc<rustls::ClientConfig>,
+    state: Arc<State>,
+    mut stop: watch::Receiver<bool>,
+) {
+    let mut backoff = MIN_BACKOFF;
+    loop {
+        if *stop.borrow() {
+            return;
+        }
+        tracing::info!(jid = %settings.jid, server = %format!("{}:{}", settings.host, settings.port), "xmpp client connecting");
+        let mut session = Session::new(&settings, &state);
+        let outcome = session.run(&tls, &mut stop).await;
+        state.client_up.store(false, Ordering::Relaxed);
+        // Presences are the only source of the bridge list: start afresh.
+        state.clear_bridges();
+        match outcome {
+            Ok(()) => return,
+            Err(e) => {
+                state.metrics.xmpp_failures.inc();
+                if session.joined_once {
+                    backoff = MIN_BACKOFF;
+                }
+                if session.connected {
+                    tracing::warn!(error = %e, "xmpp client connection lost");
+                } else {
+                    tracing::warn!(error = %e, "xmpp client connection failed");
+                }
+            }
+        }
+        tracing::info!(delay_s = backoff.as_secs(), "xmpp client reconnecting");
+        tokio::select! {
+            _ = tokio::time::sleep(backoff) => {}
+            _ = stop.changed() => return,
+        }
+        backoff = (backoff * 2).min(MAX_BACKOFF);
+    }
+}
+
+struct Session<'a> {
+    settings: &'a Settings,
+    state: &'a State,
+    /// brewery/focus
+    occupant: Option<FullJid>,
+    joined: bool,
+    joined_once: bool,
+    connected: bool,
+    last_join: Option<Instant>,
+    next_health: Instant,
+    /// Health-check IQ id → (bridge occupant, sent at).
+    pending: HashMap<String, (String, Instant)>,
+    seq: u64,
+}
+
+impl<'a> Session<'a> {
+    fn new(settings: &'a Settings, state: &'a State) -> Self {
+        Self {
+            settings,
+            state,
+            occupant: settings.brewery.with_resource_str(NICK).ok(),
+            joined: false,
+            joined_once: false,
+            connected: false,
+            last_join: None,
+            next_health: Instant::now(),
+            pending: HashMap::new(),
+            seq: 0,
+        }
+    }
+
+    async fn run(
+        &mut self,
+        tls: &Arc<rustls::ClientConfig>,
+        stop: &mut watch::Receiver<bool>,
+    ) -> Result<(), String> {
+        let login = tokio::time::timeout(LOGIN_TIMEOUT, login(self.settings, tls));
+        let (mut stream, bound) = tokio::select! {
+            r = login => r.map_err(|_| "login timed out".to_string())??,
+            _ = stop.changed() => return Ok(()),
+        };
+        self.connected = true;
+        tracing::info!(jid = %bound, "xmpp client connected");
+        let mut tick = tokio::time::interval(Duration::from_secs(1));
+        tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+        loop {
+            tokio::select! {
+                _ = stop.changed() => {
+                    self.goodbye(&mut stream).await;
+                    return Ok(());
+                }
+                _ = tick.tick() => {
+                    for stanza in self.on_tick(Instant::now()) {
+                        send(&mut stream, stanza).await?;
+                    }
+                }
+                item = stream.next() => {
+                    let element = match item {
+                        None => return Err("connection closed".to_string()),
+                        Some(Ok(el)) => el.into_read_error(),
+                        Some(Err(e)) => Err(e),
+                    };
+                    match element {
+                        Ok(XmppStreamElement::Stanza(Stanza::Iq(iq))) => {
+                            if let Some(reply) = self.on_iq(iq) {
+                                send(&mut stream, Stanza::Iq(reply)).await?;
+                            }
+                        }
+                        Ok(XmppStreamElement::Stanza(Stanza::Presence(p))) => self.on_presence(&p),
+                        Ok(XmppStreamElement::StreamError(e)) => return Err(format!("stream error: {e:?}")),
+                        Ok(_) => {}
+                        Err(ReadError::SoftTimeout) => {
+                            // Silence: make the server answer before the hard timeout.
+                            self.seq += 1;
+                            let ping = Iq::Get {
+                                from: None,
+                                to: Some(Jid::from(self.settings.jid.domain().to_owned())),
+                                id: format!("keepalive-{}", self.seq),
+                                payload: Element::bare("ping", NS_PING),
+                            };
+                            send(&mut stream, Stanza::Iq(ping)).await?;
+                        }
+                        Err(ReadError::ParseError(e)) => {
+                            tracing::debug!(error = %e, "unparsable stanza ignored");
+                        }
+                        Err(ReadError::StreamFooterReceived) => return Err("server closed the stream".to_string()),
+                        Err(ReadError::HardError(e)) => return Err(format!("read failed: {e}")),
+                    }
+                }
+            }
+        }
+    }
+
+    /// Once a second: (re)join when needed, send due health checks, fail the
+    /// unanswered ones.
+    fn on_tick(&mut self, now: Instant) -> Vec<Stanza> {
+        let mut out = Vec::new();
+        let Some(occupant) = self.occupant.clone() else {
+            return out;
+        };
+        if !self.joined
+            && self
+                .last_join
+                .is_none_or(|t| now.duration_since(t) >= REJOIN_DELAY)
+        {
+            self.last_join = Some(now);
+            let p = Presence::available()
+                .with_to(occupant)
+                .with_payloads(vec![Element::bare("x", NS_MUC)]);
+            out.push(Stanza::Presence(p));
+        }
+        let expired: Vec<String> = self
+            .pending
+            .iter()
+            .filter(|(_, (_, sent))| now.duration_since(*sent) >= HEALTH_TIMEOUT)
+            .map(|(id, _)| id.clone())
+            .collect();
+        for id in expired {
+            if let Some((bridge, _)) = self.pending.remove(&id) {
+                tracing::warn!(%bridge, "bridge health check timed out; marked non-operational");
+                self.state.metrics.health_check_failures.inc();
+                self.state.set_health(&bridge, false);
+            }
+        }
+        if self.settings.health_checks && self.joined && now >= self.next_health {
+            self.next_health = now + HEALTH_INTERVAL;
+            let bridges: Vec<String> = self.state.bridges().keys().cloned().collect();
+            for bridge in bridges {
+                let Ok(to) = bridge.parse::<Jid>() else {
+                    continue;
+                };
+                self.seq += 1;
+                let id = format!("health-{}", self.seq);
+                self.pending.insert(id.clone(), (bridge, now));
+                self.state.metrics.health_checks.inc();
+                out.push(Stanza::Iq(Iq::Get {
+                    from: None,
+                    to: Some(to),
+                    id,
+                    payload: Element::from(&HealthCheck),
+                }));
+            }
+        }
+        out
+    }
+
+    fn on_iq(&mut self, iq: Iq) -> Option<Iq> {
+        match iq {
+            Iq::Result { id, .. } => {
+                if let Some((bridge, _)) = self.pending.remove(&id) {
+                    tracing::debug!(%bridge, "bridge health check passed");
+                    self.state.set_health(&bridge, true);
+                }
+                None
+            }
+            Iq::Error { id, error, .. } => {
+                if let Some((bridge, _)) = self.pending.remove(&id) {
+                    // §5.4: only these two mean the bridge is unwell.
+                    let failed = matches!(
+                        error.defined_condition,
+                        DefinedCondition::InternalServerError
+                            | DefinedCondition::ServiceUnavailable
+                    );
+                    tracing::warn!(%bridge, condition = ?error.defined_condition, failed, "bridge health check answered with an error");
+                    if failed {
+                        self.state.metrics.health_check_failures.inc();
+                        self.state.set_health(&bridge, false);
+                    }
+                }
+                None
+            }
+            Iq::Get {
+                from, id, payload, ..
+            } => {
+                let ns = payload.ns();
+                let result = match (payload.name(), ns.as_str()) {
+                    ("ping", NS_PING) => Ok(None),
+                    ("query", NS_DISCO_INFO) => Ok(Some(crate::xml::disco_info(
+                        "client",
+                        "bot",
+                        "meet-rs focus",
+                        &[NS_DISCO_INFO, NS_PING],
+                    ))),
+                    _ => Err(()),
+                };
+                Some(answer(from, id, result))
+            }
+            Iq::Set { from, id, .. } => Some(answer(from, id, Err(()))),
+        }
+    }
+
+    fn on_presence(&mut self, p: &Presence) {
+        let Some(from) = &p.from else {
+            return;
+        };
+        if from.to_bare() != self.settings.brewery {
+            return;
+        }
+        let Some(nick) = from.resource() else {
+            return;
+        };
+        if nick.as_str() == NICK {
+            self.on_own_presence(p);
+            return;
+        }
+        let occupant = from.to_string();
+        match p.type_ {
+            PresenceType::Unavailable if self.state.bridge_gone(&occupant) => {
+                tracing::info!(bridge = %occupant, "bridge left the brewery");
+            }
+            PresenceType::None => {
+                let Some(stats) = p
+                    .payloads
+                    .iter()
+                    .find(|e| e.is("stats", jitsi_xmpp::ns::COLIBRI))
+                else {
+                    return;
+                };
+                match BridgeStats::try_from(stats) {
+                    Ok(stats) => {
+                        let stress = stats.stress_level();
+                        if self.state.bridge_seen(&occupant, stats) {
+                            tracing::info!(bridge = %occupant, stress = ?stress, "bridge joined the brewery");
+                        }
+                    }
+                    Err(e) => {
+                        tracing::info!(bridge = %occupant, error = %e, "unparsable bridge stats ignored")
+                    }
+                }
+            }
+            _ => {}
+        }
+    }
+
+    fn on_own_presence(&mut self, p: &Presence) {
+        match p.type_ {
+            PresenceType::None => {
+                if !self.joined {
+                    tracing::info!(room = %self.settings.brewery, "joined the brewery");
+                }
+                self.joined = true;
+                self.joined_once = true;
+                self.state.client_up.store(true, Ordering::Relaxed);
+            }
+            PresenceType::Unavailable | PresenceType::Error => {
+                if self.joined {
+                    tracing::warn!(room = %self.settings.brewery, "out of the brewery; rejoining");
+                } else {
+                    tracing::warn!(room = %self.settings.brewery, "brewery join refused; retrying");
+                }
+                self.joined = false;
+                self.state.client_up.store(false, Ordering::Relaxed);
+                self.state.clear_bridges();
+                self.pending.clear();
+            }
+            _ => {}
+        }
+    }
+
+    async fn goodbye(&mut self, stream: &mut XmppStream<Io>) {
+        let leave = async {
+            if let Some(occupant) = &self.occupant {
+                let p = Presence::unavailable().with_to(occupant.clone());
+                send(stream, Stanza::Presence(p)).await?;
+            }
+            stream.shutdown().await.map_err(|e| e.to_string())
+        };
+        if let Err(e) = tokio::time::timeout(Duration::from_secs(3), leave)
+            .await
+            .unwrap_or_else(|_| Err("timed out".to_string()))
+        {
+            tracing::warn!(error = %e, "leaving the brewery failed");
+        } else {
+            tracing::info!("left the brewery; xmpp client disconnected");
+        }
+        self.joined = false;
+    }
+}
+
+fn answer(from: Option<Jid>, id: String, result: Result<Option<Element>, ()>) -> Iq {
+    match result {
+        Ok(payload) => Iq::Result {
+            from: None,
+            to: from,
+            id,
+            payload,
+        },
+        Err(()) => Iq::Error {
+            from: None,
+            to: from,
+            id,
+            error: StanzaError::new(
+                ErrorType::Cancel,
+                DefinedCondition::ServiceUnavailable,
+                "en",
+                "not supported",
+            ),
+            payload: None,
+        },
+    }
+}
+
+/// TCP, STARTTLS, SASL, bind. Returns the stream and the bound JID.
+async fn login(
+    settings: &Settings,
+    tls: &Arc<rustls::ClientConfig>,
+) -> Result<(XmppStream<Io>, String), String> {
+    let jid = &settings.jid;
+    let header = || StreamHeader {
+        to: Some(Cow::Owned(jid.domain().as_str().to_string())),
+        from: None,
+        id: None,
+    };
+    let timeouts = Timeouts::tight();
+    let tcp = TcpStream::connect((settings.host.as_str(), settings.port))
+        .await
+        .map_err(|e| format!("connect to {}:{}: {e}", settings.host, settings.port))?;
+    let _ = tcp.set_nodelay(true);
+    let pending = initiate_stream(BufStream::new(tcp), NS_CLIENT, header(), timeouts)
+        .await
+        .map_err(|e| format!("stream start: {e}"))?;
+    let (features, mut plain) = pending
+        .recv_features::<XmppStreamElement>()
+        .await
+        .map_err(|e| format!("stream features: {e}"))?;
+    if !features.can_starttls() {
+        return Err("the server offers no STARTTLS".to_string());
+    }
+    plain
+        .send(&XmppStreamElement::Starttls(
+            xmpp_parsers::starttls::Nonza::Request(xmpp_parsers::starttls::Request),
+        ))
+        .await
+        .map_err(|e| format!("STARTTLS: {e}"))?;
+    loop {
+        match plain.next().await {
+            Some(Ok(XmppStreamElement::Starttls(xmpp_parsers::starttls::Nonza::Proceed(_)))) => {
+                break;
+            }
+            Some(Ok(XmppStreamElement::Starttls(_))) => {
+                return Err("the server refused STARTTLS".to_string());
+            }
+            Some(Ok(_)) | Some(Err(ReadError::SoftTimeout)) => continue,
+            Some(Err(e)) => return Err(format!("STARTTLS: {e}")),
+            None => return Err("connection closed during STARTTLS".to_string()),
+        }
+    }
+    let tcp = plain.into_inner().into_inner();
+    // The certificate names the XMPP domain, not the host we dialled.
+    let name = ServerName::try_from(jid.domain().as_str().to_string())
+        .map_err(|e| format!("TLS server name {}: {e}", jid.domain()))?;
+    let tls_stream = tokio_rustls::TlsConnector::from(tls.clone())
+        .connect(name, tcp)
+        .await
+        .map_err(|e| format!("TLS handshake with {}: {e}", jid.domain()))?;
+    let pending = initiate_stream(BufStream::new(tls_stream), NS_CLIENT, header(), timeouts)
+        .await
+        .map_err(|e| format!("stream start after TLS: {e}"))?;
+    let (features, stream) = pending
+        .recv_features()
+        .await
+        .map_err(|e| format!("stream features after TLS: {e}"))?;
+    let creds = sasl::common::Credentials::default()
+        .with_username(jid.node().map(|n| n.as_str()).unwrap_or_default())
+        .with_password(settings.password.as_str())
+        .with_channel_binding(sasl::common::ChannelBinding::None);
+    let initiating = tokio_xmpp::client_login(stream, features.sasl_mechanisms, creds)
+        .await
+        .map_err(|e| format!("authentication as {jid}: {e}"))?;
+    let pending = initiating
+        .send_header(header())
+        .await
+        .map_err(|e| format!("stream restart: {e}"))?;
+    let (_features, mut stream) = pending
+        .recv_features()
+        .await
+        .map_err(|e| format!("stream features after SASL: {e}"))?;
+    let bind_id = "bind-1";
+    send(
+        &mut stream,
+        Stanza::Iq(Iq::Set {
+            from: None,
+            to: None,
+            id: bind_id.to_string(),
+            payload: Element::bare("bind", NS_BIND),
+        }),
+    )
+    .await?;
+    loop {
+        let item = stream
+            .next()
+            .await
+            .map(|r| r.and_then(|e| e.into_read_error()));
+        match item {
+            Some(Ok(XmppStreamElement::Stanza(Stanza::Iq(Iq::Result { id, payload, .. }))))
+                if id == bind_id =>
+            {
+                let bound = payload
+                    .as_ref()
+                    .and_then(|b| b.get_child("jid", NS_BIND))
+                    .map(Element::text)
+                    .ok_or("bind result without a JID")?;
+                return Ok((stream, bound));
+            }
+            Some(Ok(XmppStreamElement::Stanza(Stanza::Iq(Iq::Error { id, error, .. }))))
+                if id == bind_id =>
+            {
+                return Err(format!(
+                    "resource binding refused: {:?}",
+                    error.defined_condition
+                ));
+            }
+            Some(Ok(_))
+            | Some(Err(ReadError::SoftTimeout))
+            | Some(Err(ReadError::ParseError(_))) => continue,
+            Some(Err(e)) => return Err(format!("resource binding: {e}")),
+            None => return Err("connection closed during resource binding".to_string()),
+        }
+    }
+}
+
+async fn send(stream: &mut XmppStream<Io>, stanza: Stanza) -> Result<(), String> {
+    match tokio::time::timeout(
+        WRITE_TIMEOUT,
+        stream.send(&XmppStreamElement::Stanza(stanza)),
+    )
+    .await
+    {
+        Ok(r) => r.map_err(|e| format!("write failed: {e}")),
+        Err(_) => Err("write timed out".to_string()),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn settings() -> Settings {
+        Settings {
+            host: "localhost".into(),
+            port: 5222,
+            jid: "focus@auth.meet.test".parse().expect("jid"),
+            password: "pw".into(),
+            brewery: "JvbBrewery@internal.auth.meet.test".parse().expect("jid"),
+            health_checks: true,
+        }
+    }
+
+    fn presence(xml: &str) -> Presence {
+        let el: Element = xml.parse().expect("xml");
+        Presence::try_from(el).expect("presence")
+    }
+
+    #[test]
+    fn brewery_bridges_and_health_checks() {
+        let s = settings();
+        let st = State::new();
+        let mut sess = Session::new(&s, &st);
+        let t0 = Instant::now();
+        let out = sess.on_tick(t0);
+        assert_eq!(out.len(), 1, "a join");
+        assert!(sess.on_tick(t0 + Duration::from_secs(1)).is_empty());
+        sess.on_presence(&presence("<presence xmlns='jabber:client' from='jvbbrewery@internal.auth.meet.test/focus'><x xmlns='http://jabber.org/protocol/muc#user'/></presence>"));
+        assert!(st.client_up.load(Ordering::Relaxed));
+        let bridge = "jvbbrewery@internal.auth.meet.test/jvb-1";
+        sess.on_presence(&presence(&format!("<presence xmlns='jabber:client' from='{bridge}'><stats xmlns='http://jitsi.org/protocol/colibri'><stat name='stress_level' value='0.1'/></stats></presence>")));
+        // An occupant without stats is not a bridge.
+        sess.on_presence(&presence(
+            "<presence xmlns='jabber:client' from='jvbbrewery@internal.auth.meet.test/other'/>",
+        ));
+        assert_eq!(st.bridge_counts(), (1, 1));
+
+        // A health check goes out; no answer within 5 s fails the bridge.
+        let out = sess.on_tick(t0 + Duration::from_secs(2));
+        assert_eq!(out.len(), 1);
+        let Stanza::Iq(Iq::Get { id, to, .. }) = &out[0] else {
+            panic!("health-check IQ expected");
+        };
+        assert_eq!(to.as_ref().map(Jid::to_string).as_deref(), Some(bridge));
+        let first = id.clone();
+        sess.on_tick(t0 + Duration::from_secs(8));
+        assert_eq!(st.bridge_counts(), (1, 0));
+        assert!(st.health().is_err());
+        // A late answer is ignored; the next passing check restores it.
+        let out = sess.on_tick(t0 + Duration::from_secs(12));
+        let Stanza::Iq(Iq::Get { id, .. }) = &out[0] else {
+            panic!("health-check IQ expected");
+        };
+        assert_ne!(*id, first);
+        sess.on_iq(Iq::Result {
+            from: None,
+            to: None,
+            id: id.clone(),
+            payload: None,
+        });
+        assert_eq!(st.bridge_counts(), (1, 1));
+
+        sess.on_presence(&presence(&format!(
+            "<presence xmlns='jabber:client' type='unavailable' from='{bridge}'/>"
+        )));
+        assert_eq!(st.bridge_counts(), (0, 0));
+        sess.on_presence(&presence("<presence xmlns='jabber:client' type='unavailable' from='jvbbrewery@internal.auth.meet.test/focus'/>"));
+        assert!(!st.client_up.load(Ordering::Relaxed));
+    }
+}

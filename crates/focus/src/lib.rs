@@ -1,0 +1,11 @@
+//! meet-rs focus: jicofo's role. This first slice connects as the
+//! `focus.DOMAIN` component (answering conference requests), logs in as
+//! `focus@auth.DOMAIN` to watch the bridges of the brewery, and serves
+//! jicofo's health, version, stats and metrics routes.
+
+pub mod client;
+pub mod component;
+pub mod config;
+pub mod http;
+pub mod state;
+pub mod xml;

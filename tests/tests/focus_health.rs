@@ -1,0 +1,375 @@
+//! The focus against a real xmpp-server (jitsi-protocol.md §1.1–1.3, §5,
+//! §7.1): its component answers conference requests, its client joins the
+//! brewery and health-checks the bridges there, and `/about/health` follows
+//! the bridges — 500 with jicofo's exact text without an operational one,
+//! 200 with an empty body with one.
+
+use std::path::PathBuf;
+use std::process::Command;
+use std::sync::Arc;
+use std::sync::Once;
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::time::Duration;
+
+use meet_tests::tx::TxClient;
+use meet_tests::xmpp::{FOCUS, FOCUS_SECRET, XmppServer};
+use meet_tests::{Daemon, free_port, wait_port, workspace_root};
+use minidom::Element;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+
+const BREWERY: &str = "jvbbrewery@internal.auth.meet.test";
+const FOCUS_NS: &str = "http://jitsi.org/protocol/focus";
+const NO_BRIDGES: &str = "No operational bridges available (total bridge count: 0)";
+
+static BUILD_FOCUS: Once = Once::new();
+static BUILD_BRIDGE: Once = Once::new();
+
+/// tests/src builds only xmpp-server and meetctl; build `package`'s binary
+/// of the same name here.
+fn built_binary(once: &Once, package: &str) -> PathBuf {
+    once.call_once(|| {
+        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
+        let status = Command::new(cargo)
+            .args(["build", "-p", package, "--bin", package])
+            .current_dir(workspace_root())
+            .status()
+            .expect("run cargo build");
+        assert!(status.success(), "building {package} failed");
+    });
+    let target = std::env::var("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|_| workspace_root().join("target"));
+    target.join("debug").join(package)
+}
+
+fn focus_binary() -> PathBuf {
+    built_binary(&BUILD_FOCUS, "focus")
+}
+
+/// The real videobridge in the brewery (as in videobridge_control.rs).
+fn start_videobridge(s: &XmppServer) -> Daemon {
+    let bin = built_binary(&BUILD_BRIDGE, "videobridge");
+    let http_port = free_port();
+    let udp_port = free_port();
+    let config = s.dir.path().join("videobridge.toml");
+    let ca = s.dir.path().join("data/auth.meet.test.crt");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[videobridge]
+server_id = "jvb-real"
+
+[videobridge.stats]
+interval = 1
+
+[videobridge.apis.xmpp-client.configs.shard]
+hostname = "127.0.0.1"
+port = {c2s}
+domain = "auth.meet.test"
+username = "jvb"
+password = "jvb-pw"
+muc_jids = "JvbBrewery@internal.auth.meet.test"
+muc_nickname = "jvb-real"
+ca_file = "{ca}"
+
+[videobridge.ice.udp]
+port = {udp_port}
+bind_address = "127.0.0.1"
+
+[videobridge.nat]
+local_addresses = ["127.0.0.1"]
+
+[videobridge.http]
+port = {http_port}
+"#,
+            c2s = s.c2s_port,
+            ca = ca.display(),
+        ),
+    )
+    .expect("write config");
+    let mut cmd = Command::new(&bin);
+    cmd.arg("--config").arg(&config);
+    let daemon = Daemon::spawn("videobridge", cmd, s.dir.path().join("videobridge.log"));
+    assert!(
+        wait_port(http_port, Duration::from_secs(30)),
+        "videobridge did not open its HTTP port\n{}",
+        daemon.log()
+    );
+    daemon
+}
+
+fn start_focus(s: &XmppServer) -> (Daemon, u16) {
+    let bin = focus_binary();
+    let http_port = free_port();
+    let config = s.dir.path().join("focus.toml");
+    let ca = s.dir.path().join("data/auth.meet.test.crt");
+    std::fs::write(
+        &config,
+        format!(
+            r#"[jicofo]
+host = "127.0.0.1"
+port = {component}
+secret = "{FOCUS_SECRET}"
+domain = "meet.test"
+auth_domain = "auth.meet.test"
+auth_user = "focus"
+auth_password = "focus-pw"
+c2s_port = {c2s}
+ca_file = "{ca}"
+bridge_muc = "JvbBrewery@internal.auth.meet.test"
+enable_health_checks = true
+
+[http]
+port = {http_port}
+"#,
+            component = s.component_port,
+            c2s = s.c2s_port,
+            ca = ca.display(),
+        ),
+    )
+    .expect("write config");
+    let guide_vars = [
+        "JICOFO_HOST",
+        "JICOFO_HOSTNAME",
+        "JICOFO_SECRET",
+        "JICOFO_PORT",
+        "JICOFO_AUTH_DOMAIN",
+        "JICOFO_AUTH_USER",
+        "JICOFO_AUTH_PASSWORD",
+        "JICOFO_FOCUS_SUBDOMAIN",
+    ];
+    let mut check = Command::new(&bin);
+    check.arg("--config").arg(&config).arg("check-config");
+    for v in guide_vars {
+        check.env_remove(v);
+    }
+    let out = check.output().expect("check-config");
+    assert!(
+        out.status.success(),
+        "check-config: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let mut cmd = Command::new(&bin);
+    cmd.arg("--config").arg(&config);
+    for v in guide_vars {
+        cmd.env_remove(v);
+    }
+    let daemon = Daemon::spawn("focus", cmd, s.dir.path().join("focus.log"));
+    assert!(
+        wait_port(http_port, Duration::from_secs(30)),
+        "focus did not open its HTTP port\n{}",
+        daemon.log()
+    );
+    (daemon, http_port)
+}
+
+async fn http(port: u16, path: &str) -> (u16, String) {
+    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
+        .await
+        .expect("connect http");
+    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    s.write_all(req.as_bytes()).await.expect("write http");
+    let mut buf = String::new();
+    s.read_to_string(&mut buf).await.expect("read http");
+    let status = buf
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or_else(|| panic!("no status line in {buf:?}"));
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (status, body)
+}
+
+/// Poll `/about/health` until it answers `want` (status, body).
+async fn wait_health(port: u16, want: (u16, &str), focus: &Daemon) {
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
+    let mut last = (0, String::new());
+    while tokio::time::Instant::now() < deadline {
+        last = http(port, "/about/health").await;
+        if last.0 == want.0 && last.1 == want.1 {
+            return;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!(
+        "/about/health never became {want:?}; last {last:?}\n{}",
+        focus.log()
+    );
+}
+
+/// A stand-in bridge: jvb@auth.meet.test in the brewery with stats,
+/// answering health checks until told to leave.
+async fn fake_bridge(
+    s: &XmppServer,
+    answered: Arc<AtomicUsize>,
+) -> (
+    tokio::sync::oneshot::Sender<()>,
+    tokio::task::JoinHandle<()>,
+) {
+    let mut jvb = TxClient::login(s.c2s_port, &s.ca_pems, "jvb@auth.meet.test", "jvb-pw")
+        .await
+        .expect("jvb login");
+    jvb.send_xml(&format!(
+        "<presence xmlns='jabber:client' to='{BREWERY}/jvb-fake'><x xmlns='http://jabber.org/protocol/muc'/><stats xmlns='http://jitsi.org/protocol/colibri'><stat name='stress_level' value='0.1'/></stats></presence>"
+    ))
+    .await;
+    let (tx, mut rx) = tokio::sync::oneshot::channel::<()>();
+    let task = tokio::spawn(async move {
+        loop {
+            tokio::select! {
+                _ = &mut rx => {
+                    jvb.send_xml(&format!(
+                        "<presence xmlns='jabber:client' type='unavailable' to='{BREWERY}/jvb-fake'/>"
+                    ))
+                    .await;
+                    // Keep the stream open until the room has told everyone.
+                    tokio::time::sleep(Duration::from_millis(500)).await;
+                    return;
+                }
+                el = jvb.recv() => {
+                    let Ok(Some(el)) = el else { return };
+                    if el.name() == "iq"
+                        && el.attr("type") == Some("get")
+                        && el.get_child("healthcheck", "http://jitsi.org/protocol/healthcheck").is_some()
+                    {
+                        answered.fetch_add(1, Ordering::SeqCst);
+                        let reply = format!(
+                            "<iq xmlns='jabber:client' type='result' id='{}' to='{}'/>",
+                            el.attr("id").unwrap_or(""),
+                            el.attr("from").unwrap_or("")
+                        );
+                        jvb.send_xml(&reply).await;
+                    }
+                }
+            }
+        }
+    });
+    (tx, task)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn health_follows_the_brewery_and_conference_requests_are_answered() {
+    let s = XmppServer::start();
+    s.register("focus", "auth.meet.test", "focus-pw");
+    s.register("jvb", "auth.meet.test", "jvb-pw");
+    let (mut focus, http_port) = start_focus(&s);
+
+    // Both connections up, no bridge yet: jicofo's exact text.
+    wait_health(http_port, (500, NO_BRIDGES), &focus).await;
+
+    let answered = Arc::new(AtomicUsize::new(0));
+    let (leave, bridge) = fake_bridge(&s, answered.clone()).await;
+    wait_health(http_port, (200, ""), &focus).await;
+    let stats = http(http_port, "/stats").await;
+    let v: serde_json::Value = serde_json::from_str(&stats.1).expect("stats json");
+    assert_eq!(v["bridge_selector"]["bridge_count"], 1, "{v}");
+    assert_eq!(v["bridge_selector"]["operational_bridge_count"], 1, "{v}");
+
+    // The focus health-checks the bridge (every 10 s) and stays healthy.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(20);
+    while answered.load(Ordering::SeqCst) == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no health check reached the bridge\n{}",
+            focus.log()
+        );
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert_eq!(http(http_port, "/about/health").await, (200, String::new()));
+
+    let _ = leave.send(());
+    let _ = bridge.await;
+    wait_health(http_port, (500, NO_BRIDGES), &focus).await;
+
+    // Conference requests from an anonymous client, through the component.
+    let mut user = TxClient::login(s.c2s_port, &s.ca_pems, "anon@meet.test", "")
+        .await
+        .expect("anonymous login");
+    user.send_xml(&format!(
+        "<iq xmlns='jabber:client' type='set' id='conf-1' to='{FOCUS}'><conference xmlns='{FOCUS_NS}' room='room1@conference.meet.test' machine-uid='m1'><property name='startAudioMuted' value='9'/></conference></iq>"
+    ))
+    .await;
+    let r = user
+        .next_matching(|e| e.attr("id") == Some("conf-1"))
+        .await
+        .expect("conference answer");
+    assert_eq!(r.attr("type"), Some("result"), "{}", String::from(&r));
+    let c: &Element = r.get_child("conference", FOCUS_NS).expect("conference");
+    assert_eq!(c.attr("ready"), Some("true"));
+    assert_eq!(c.attr("focusjid"), Some("focus@auth.meet.test"));
+    assert_eq!(c.attr("room"), Some("room1@conference.meet.test"));
+
+    user.send_xml(&format!(
+        "<iq xmlns='jabber:client' type='set' id='conf-2' to='{FOCUS}'><conference xmlns='{FOCUS_NS}'/></iq>"
+    ))
+    .await;
+    let r = user
+        .next_matching(|e| e.attr("id") == Some("conf-2"))
+        .await
+        .expect("conference error");
+    assert_eq!(r.attr("type"), Some("error"), "{}", String::from(&r));
+    assert!(
+        String::from(&r).contains("bad-request"),
+        "{}",
+        String::from(&r)
+    );
+
+    let (status, body) = http(http_port, "/metrics").await;
+    assert_eq!(status, 200);
+    assert!(
+        body.contains("jicofo_conference_requests_total 2"),
+        "{body}"
+    );
+
+    assert_eq!(focus.terminate(), Some(0), "{}", focus.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn the_real_videobridge_makes_the_focus_healthy() {
+    let s = XmppServer::start();
+    s.register("focus", "auth.meet.test", "focus-pw");
+    s.register("jvb", "auth.meet.test", "jvb-pw");
+    let (mut focus, http_port) = start_focus(&s);
+    wait_health(http_port, (500, NO_BRIDGES), &focus).await;
+
+    let mut bridge = start_videobridge(&s);
+    wait_health(http_port, (200, ""), &focus).await;
+    // A health-check round trip with the real bridge keeps it operational.
+    focus.wait_for_log("bridge joined the brewery", Duration::from_secs(5));
+    tokio::time::sleep(Duration::from_secs(11)).await;
+    let m = http(http_port, "/metrics").await.1;
+    assert!(
+        m.contains("jicofo_bridge_health_check_failures_total 0"),
+        "{m}"
+    );
+    assert!(!m.contains("jicofo_bridge_health_checks_total 0"), "{m}");
+    assert_eq!(http(http_port, "/about/health").await, (200, String::new()));
+
+    // A clean stop leaves the brewery: no bridge left.
+    assert_eq!(bridge.terminate(), Some(0), "{}", bridge.log());
+    wait_health(http_port, (500, NO_BRIDGES), &focus).await;
+    assert_eq!(focus.terminate(), Some(0), "{}", focus.log());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+#[ignore = "TEMP idle keepalive probe"]
+async fn temp_idle_keepalive() {
+    let s = XmppServer::start();
+    s.register("focus", "auth.meet.test", "focus-pw");
+    let (mut focus, http_port) = start_focus(&s);
+    wait_health(http_port, (500, NO_BRIDGES), &focus).await;
+    tokio::time::sleep(Duration::from_secs(160)).await;
+    assert_eq!(
+        http(http_port, "/about/health").await,
+        (500, NO_BRIDGES.to_string())
+    );
+    let log = focus.log();
+    assert_eq!(log.matches("component connected").count(), 1, "{log}");
+    assert_eq!(log.matches("xmpp client connected").count(), 1, "{log}");
+    assert_eq!(focus.terminate(), Some(0));
+    eprintln!("{log}");
+}
