@@ -13,7 +13,7 @@ use std::time::Duration;
 
 use meet_tests::tx::TxClient;
 use meet_tests::xmpp::{FOCUS, FOCUS_SECRET, XmppServer};
-use meet_tests::{Daemon, free_port, wait_port, workspace_root};
+use meet_tests::{Daemon, binary, free_port, wait_port, workspace_root};
 use minidom::Element;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -201,10 +201,12 @@ async fn wait_health(port: u16, want: (u16, &str), focus: &Daemon) {
 }
 
 /// A stand-in bridge: jvb@auth.meet.test in the brewery with stats,
-/// answering health checks until told to leave.
+/// answering health checks (with a result, or `internal-server-error` when
+/// `healthy` is false) until told to leave.
 async fn fake_bridge(
     s: &XmppServer,
     answered: Arc<AtomicUsize>,
+    healthy: bool,
 ) -> (
     tokio::sync::oneshot::Sender<()>,
     tokio::task::JoinHandle<()>,
@@ -236,11 +238,12 @@ async fn fake_bridge(
                         && el.get_child("healthcheck", "http://jitsi.org/protocol/healthcheck").is_some()
                     {
                         answered.fetch_add(1, Ordering::SeqCst);
-                        let reply = format!(
-                            "<iq xmlns='jabber:client' type='result' id='{}' to='{}'/>",
-                            el.attr("id").unwrap_or(""),
-                            el.attr("from").unwrap_or("")
-                        );
+                        let (id, to) = (el.attr("id").unwrap_or(""), el.attr("from").unwrap_or(""));
+                        let reply = if healthy {
+                            format!("<iq xmlns='jabber:client' type='result' id='{id}' to='{to}'/>")
+                        } else {
+                            format!("<iq xmlns='jabber:client' type='error' id='{id}' to='{to}'><error type='cancel'><internal-server-error xmlns='urn:ietf:params:xml:ns:xmpp-stanzas'/></error></iq>")
+                        };
                         jvb.send_xml(&reply).await;
                     }
                 }
@@ -248,6 +251,42 @@ async fn fake_bridge(
         }
     });
     (tx, task)
+}
+
+#[test]
+fn check_config_names_file_and_key() {
+    let dir = tempfile::tempdir().expect("tempdir");
+    let config = dir.path().join("focus.toml");
+    std::fs::write(
+        &config,
+        "[jicofo]\ndomain = \"meet.test\"\nauth_domain = \"auth.meet.test\"\nauth_password = \"pw\"\nbridge_muc = \"JvbBrewery@internal.auth.meet.test\"\ndisable_certificate_verification = true\n",
+    )
+    .expect("write config");
+    let run = |secret: Option<&str>| {
+        let mut cmd = Command::new(focus_binary());
+        cmd.arg("--config").arg(&config).arg("check-config");
+        cmd.env_remove("JICOFO_SECRET");
+        if let Some(v) = secret {
+            cmd.env("JICOFO_SECRET", v);
+        }
+        cmd.output().expect("check-config")
+    };
+    let out = run(None);
+    assert_eq!(out.status.code(), Some(2));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        err.contains("focus.toml")
+            && err.contains("jicofo.secret")
+            && err.contains("JICOFO_SECRET"),
+        "{err}"
+    );
+    // The guide's variable supplies what the file lacks.
+    let out = run(Some("secret1"));
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -261,7 +300,7 @@ async fn health_follows_the_brewery_and_conference_requests_are_answered() {
     wait_health(http_port, (500, NO_BRIDGES), &focus).await;
 
     let answered = Arc::new(AtomicUsize::new(0));
-    let (leave, bridge) = fake_bridge(&s, answered.clone()).await;
+    let (leave, bridge) = fake_bridge(&s, answered.clone(), true).await;
     wait_health(http_port, (200, ""), &focus).await;
     let stats = http(http_port, "/stats").await;
     let v: serde_json::Value = serde_json::from_str(&stats.1).expect("stats json");
@@ -281,6 +320,22 @@ async fn health_follows_the_brewery_and_conference_requests_are_answered() {
     tokio::time::sleep(Duration::from_millis(500)).await;
     assert_eq!(http(http_port, "/about/health").await, (200, String::new()));
 
+    let _ = leave.send(());
+    let _ = bridge.await;
+    wait_health(http_port, (500, NO_BRIDGES), &focus).await;
+
+    // A bridge failing its health check is known but not operational.
+    // (Operational at first, until its next check: up to 10 s.)
+    let (leave, bridge) = fake_bridge(&s, Arc::new(AtomicUsize::new(0)), false).await;
+    wait_health(
+        http_port,
+        (
+            500,
+            "No operational bridges available (total bridge count: 1)",
+        ),
+        &focus,
+    )
+    .await;
     let _ = leave.send(());
     let _ = bridge.await;
     wait_health(http_port, (500, NO_BRIDGES), &focus).await;
@@ -356,20 +411,43 @@ async fn the_real_videobridge_makes_the_focus_healthy() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-#[ignore = "TEMP idle keepalive probe"]
-async fn temp_idle_keepalive() {
-    let s = XmppServer::start();
+async fn reconnects_and_rejoins_after_the_xmpp_server_restarts() {
+    let mut s = XmppServer::start();
     s.register("focus", "auth.meet.test", "focus-pw");
+    s.register("jvb", "auth.meet.test", "jvb-pw");
     let (mut focus, http_port) = start_focus(&s);
     wait_health(http_port, (500, NO_BRIDGES), &focus).await;
-    tokio::time::sleep(Duration::from_secs(160)).await;
-    assert_eq!(
-        http(http_port, "/about/health").await,
-        (500, NO_BRIDGES.to_string())
+
+    // Same ports and data: the accounts survive.
+    assert!(s.daemon.terminate().is_some(), "xmpp-server did not stop");
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(10);
+    loop {
+        let (status, body) = http(http_port, "/about/health").await;
+        if status == 500 && body.contains("is down") {
+            break;
+        }
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "the lost connection never showed in /about/health: {status} {body}"
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let mut cmd = Command::new(binary("xmpp-server"));
+    cmd.arg("--config").arg(&s.config_path);
+    s.daemon = Daemon::spawn(
+        "xmpp-server (restarted)",
+        cmd,
+        s.dir.path().join("xmpp-server-2.log"),
     );
-    let log = focus.log();
-    assert_eq!(log.matches("component connected").count(), 1, "{log}");
-    assert_eq!(log.matches("xmpp client connected").count(), 1, "{log}");
-    assert_eq!(focus.terminate(), Some(0));
-    eprintln!("{log}");
+    assert!(wait_port(s.c2s_port, Duration::from_secs(20)));
+    s.daemon
+        .wait_for_log("xmpp-server ready", Duration::from_secs(20));
+
+    // Both connections come back and the brewery is rejoined.
+    wait_health(http_port, (500, NO_BRIDGES), &focus).await;
+    let (leave, bridge) = fake_bridge(&s, Arc::new(AtomicUsize::new(0)), true).await;
+    wait_health(http_port, (200, ""), &focus).await;
+    let _ = leave.send(());
+    let _ = bridge.await;
+    assert_eq!(focus.terminate(), Some(0), "{}", focus.log());
 }

@@ -678,6 +678,27 @@ mod tests {
         });
         assert_eq!(st.bridge_counts(), (1, 1));
 
+        // Only internal-server-error / service-unavailable answers fail it.
+        let error = |sess: &mut Session, id: &str, condition| {
+            sess.on_iq(Iq::Error {
+                from: None,
+                to: None,
+                id: id.to_string(),
+                error: StanzaError::new(ErrorType::Cancel, condition, "en", ""),
+                payload: None,
+            });
+        };
+        let check_id = |out: &[Stanza]| match out.first() {
+            Some(Stanza::Iq(Iq::Get { id, .. })) => id.clone(),
+            _ => panic!("health-check IQ expected"),
+        };
+        let id = check_id(&sess.on_tick(t0 + Duration::from_secs(22)));
+        error(&mut sess, &id, DefinedCondition::ItemNotFound);
+        assert_eq!(st.bridge_counts(), (1, 1));
+        let id = check_id(&sess.on_tick(t0 + Duration::from_secs(32)));
+        error(&mut sess, &id, DefinedCondition::InternalServerError);
+        assert_eq!(st.bridge_counts(), (1, 0));
+
         sess.on_presence(&presence(&format!(
             "<presence xmlns='jabber:client' type='unavailable' from='{bridge}'/>"
         )));
