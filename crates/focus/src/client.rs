@@ -7,28 +7,18 @@
 //! Reconnection: exponential back-off from 1 s to 30 s, then a fresh login
 //! and rejoin; the bridge list is rebuilt from the presences after a rejoin.
 
-use std::borrow::Cow;
 use std::collections::HashMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use jitsi_xmpp::{BridgeStats, HealthCheck};
 use minidom::Element;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
-use tokio::io::BufStream;
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio::time::Instant;
 use tokio_xmpp::Stanza;
-use tokio_xmpp::xmlstream::{
-    ReadError, StreamHeader, Timeouts, XmppStream, XmppStreamElement, initiate_stream,
-};
+use tokio_xmpp::xmlstream::{ReadError, XmppStream, XmppStreamElement};
 use xmpp_parsers::iq::Iq;
 use xmpp_parsers::jid::{BareJid, FullJid, Jid};
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
@@ -37,21 +27,16 @@ use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 use crate::state::State;
 use crate::xml::{NS_DISCO_INFO, NS_PING};
 
-const NS_CLIENT: &str = "jabber:client";
-const NS_BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
 const NS_MUC: &str = "http://jabber.org/protocol/muc";
 pub const NICK: &str = "focus";
 pub const MIN_BACKOFF: Duration = Duration::from_secs(1);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(20);
-const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
 /// jicofo's JvbDoctor interval and our answer deadline.
 pub const HEALTH_INTERVAL: Duration = Duration::from_secs(10);
 pub const HEALTH_TIMEOUT: Duration = Duration::from_secs(5);
 /// How long an unanswered join waits before it is sent again.
 const REJOIN_DELAY: Duration = Duration::from_secs(5);
-
-type Io = BufStream<tokio_rustls::client::TlsStream<TcpStream>>;
 
 #[derive(Debug, Clone)]
 pub struct Settings {
@@ -62,83 +47,6 @@ pub struct Settings {
     pub password: String,
     pub brewery: BareJid,
     pub health_checks: bool,
-}
-
-/// Accepts any server certificate: `disable_certificate_verification`
-/// (development with self-signed certificates). It gives up server
-/// authentication; handshake signatures are still verified.
-#[derive(Debug)]
-struct AcceptAny(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAny {
-    fn verify_server_cert(
-        &self,
-        _: &CertificateDer<'_>,
-        _: &[CertificateDer<'_>],
-        _: &ServerName<'_>,
-        _: &[u8],
-        _: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-    fn verify_tls12_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-    fn verify_tls13_signature(
-        &self,
-        m: &[u8],
-        c: &CertificateDer<'_>,
-        d: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(m, c, d, &self.0.signature_verification_algorithms)
-    }
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
-/// Trust `ca_file`, or anything when `accept_any`; the system roots are not
-/// used (Jitsi deployments' XMPP certificates are self-signed).
-pub fn tls_config(
-    ca_file: Option<&PathBuf>,
-    accept_any: bool,
-) -> Result<Arc<rustls::ClientConfig>, String> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS set-up: {e}"))?;
-    if accept_any {
-        return Ok(Arc::new(
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAny(provider)))
-                .with_no_client_auth(),
-        ));
-    }
-    let path = ca_file.ok_or("neither ca_file nor disable_certificate_verification is set")?;
-    let pem = std::fs::read(path).map_err(|e| format!("{}: {e}", path.display()))?;
-    let mut roots = rustls::RootCertStore::empty();
-    use rustls::pki_types::pem::PemObject;
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        let cert = cert.map_err(|e| format!("{}: {e}", path.display()))?;
-        roots
-            .add(cert)
-            .map_err(|e| format!("{}: {e}", path.display()))?;
-    }
-    if roots.is_empty() {
-        return Err(format!(
-            "{}: no PEM certificate in the file",
-            path.display()
-        ));
-    }
-    Ok(Arc::new(
-        builder.with_root_certificates(roots).with_no_client_auth(),
-    ))
 }
 
 pub async fn run(
@@ -483,135 +391,20 @@ fn answer(from: Option<Jid>, id: String, result: Result<Option<Element>, ()>) ->
     }
 }
 
-/// TCP, STARTTLS, SASL, bind. Returns the stream and the bound JID.
+use xmpp_client::{Io, send};
+
+/// Log in as the focus account (see the xmpp-client crate).
 async fn login(
     settings: &Settings,
     tls: &Arc<rustls::ClientConfig>,
 ) -> Result<(XmppStream<Io>, String), String> {
-    let jid = &settings.jid;
-    let header = || StreamHeader {
-        to: Some(Cow::Owned(jid.domain().as_str().to_string())),
-        from: None,
-        id: None,
+    let account = xmpp_client::Account {
+        host: &settings.host,
+        port: settings.port,
+        jid: &settings.jid,
+        password: &settings.password,
     };
-    let timeouts = Timeouts::tight();
-    let tcp = TcpStream::connect((settings.host.as_str(), settings.port))
-        .await
-        .map_err(|e| format!("connect to {}:{}: {e}", settings.host, settings.port))?;
-    let _ = tcp.set_nodelay(true);
-    let pending = initiate_stream(BufStream::new(tcp), NS_CLIENT, header(), timeouts)
-        .await
-        .map_err(|e| format!("stream start: {e}"))?;
-    let (features, mut plain) = pending
-        .recv_features::<XmppStreamElement>()
-        .await
-        .map_err(|e| format!("stream features: {e}"))?;
-    if !features.can_starttls() {
-        return Err("the server offers no STARTTLS".to_string());
-    }
-    plain
-        .send(&XmppStreamElement::Starttls(
-            xmpp_parsers::starttls::Nonza::Request(xmpp_parsers::starttls::Request),
-        ))
-        .await
-        .map_err(|e| format!("STARTTLS: {e}"))?;
-    loop {
-        match plain.next().await {
-            Some(Ok(XmppStreamElement::Starttls(xmpp_parsers::starttls::Nonza::Proceed(_)))) => {
-                break;
-            }
-            Some(Ok(XmppStreamElement::Starttls(_))) => {
-                return Err("the server refused STARTTLS".to_string());
-            }
-            Some(Ok(_)) | Some(Err(ReadError::SoftTimeout)) => continue,
-            Some(Err(e)) => return Err(format!("STARTTLS: {e}")),
-            None => return Err("connection closed during STARTTLS".to_string()),
-        }
-    }
-    let tcp = plain.into_inner().into_inner();
-    // The certificate names the XMPP domain, not the host we dialled.
-    let name = ServerName::try_from(jid.domain().as_str().to_string())
-        .map_err(|e| format!("TLS server name {}: {e}", jid.domain()))?;
-    let tls_stream = tokio_rustls::TlsConnector::from(tls.clone())
-        .connect(name, tcp)
-        .await
-        .map_err(|e| format!("TLS handshake with {}: {e}", jid.domain()))?;
-    let pending = initiate_stream(BufStream::new(tls_stream), NS_CLIENT, header(), timeouts)
-        .await
-        .map_err(|e| format!("stream start after TLS: {e}"))?;
-    let (features, stream) = pending
-        .recv_features()
-        .await
-        .map_err(|e| format!("stream features after TLS: {e}"))?;
-    let creds = sasl::common::Credentials::default()
-        .with_username(jid.node().map(|n| n.as_str()).unwrap_or_default())
-        .with_password(settings.password.as_str())
-        .with_channel_binding(sasl::common::ChannelBinding::None);
-    let initiating = tokio_xmpp::client_login(stream, features.sasl_mechanisms, creds)
-        .await
-        .map_err(|e| format!("authentication as {jid}: {e}"))?;
-    let pending = initiating
-        .send_header(header())
-        .await
-        .map_err(|e| format!("stream restart: {e}"))?;
-    let (_features, mut stream) = pending
-        .recv_features()
-        .await
-        .map_err(|e| format!("stream features after SASL: {e}"))?;
-    let bind_id = "bind-1";
-    send(
-        &mut stream,
-        Stanza::Iq(Iq::Set {
-            from: None,
-            to: None,
-            id: bind_id.to_string(),
-            payload: Element::bare("bind", NS_BIND),
-        }),
-    )
-    .await?;
-    loop {
-        let item = stream
-            .next()
-            .await
-            .map(|r| r.and_then(|e| e.into_read_error()));
-        match item {
-            Some(Ok(XmppStreamElement::Stanza(Stanza::Iq(Iq::Result { id, payload, .. }))))
-                if id == bind_id =>
-            {
-                let bound = payload
-                    .as_ref()
-                    .and_then(|b| b.get_child("jid", NS_BIND))
-                    .map(Element::text)
-                    .ok_or("bind result without a JID")?;
-                return Ok((stream, bound));
-            }
-            Some(Ok(XmppStreamElement::Stanza(Stanza::Iq(Iq::Error { id, error, .. }))))
-                if id == bind_id =>
-            {
-                return Err(format!(
-                    "resource binding refused: {:?}",
-                    error.defined_condition
-                ));
-            }
-            Some(Ok(_))
-            | Some(Err(ReadError::SoftTimeout))
-            | Some(Err(ReadError::ParseError(_))) => continue,
-            Some(Err(e)) => return Err(format!("resource binding: {e}")),
-            None => return Err("connection closed during resource binding".to_string()),
-        }
-    }
-}
-
-async fn send(stream: &mut XmppStream<Io>, stanza: Stanza) -> Result<(), String> {
-    match tokio::time::timeout(
-        WRITE_TIMEOUT,
-        stream.send(&XmppStreamElement::Stanza(stanza)),
-    )
-    .await
-    {
-        Ok(r) => r.map_err(|e| format!("write failed: {e}")),
-        Err(_) => Err("write timed out".to_string()),
-    }
+    xmpp_client::login(&account, tls).await
 }
 
 #[cfg(test)]

@@ -104,7 +104,7 @@ fn prepare(path: &std::path::Path) -> Result<Prepared, ConfigError> {
         .bridge_muc
         .parse()
         .map_err(|e| problem("jicofo.bridge_muc", format!("{e}")))?;
-    let tls = client::tls_config(j.ca_file.as_ref(), j.disable_certificate_verification)
+    let tls = xmpp_client::tls_config(j.ca_file.as_deref(), j.disable_certificate_verification)
         .map_err(|e| problem("jicofo.ca_file", e))?;
     let component = component::Settings {
         host: j.host.clone(),

@@ -20,24 +20,15 @@
 //! back-off from 1 s to 30 s, then a fresh login and rejoin. Conferences live
 //! in the media plane and the Colibri2 state, so they survive a reconnect.
 
-use std::borrow::Cow;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 use std::time::Duration;
 
-use futures::{SinkExt, StreamExt};
+use futures::StreamExt;
 use minidom::Element;
-use rustls::client::danger::{HandshakeSignatureValid, ServerCertVerified, ServerCertVerifier};
-use rustls::crypto::CryptoProvider;
-use rustls::pki_types::{CertificateDer, ServerName, UnixTime};
-use rustls::{DigitallySignedStruct, SignatureScheme};
-use tokio::io::BufStream;
-use tokio::net::TcpStream;
 use tokio::sync::watch;
 use tokio_xmpp::Stanza;
-use tokio_xmpp::xmlstream::{
-    ReadError, StreamHeader, Timeouts, XmppStream, XmppStreamElement, initiate_stream,
-};
+use tokio_xmpp::xmlstream::{ReadError, XmppStream, XmppStreamElement};
 use xmpp_parsers::iq::Iq;
 use xmpp_parsers::jid::{BareJid, FullJid, Jid};
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
@@ -48,8 +39,6 @@ use jitsi_xmpp::{Colibri2Error, ConferenceModify};
 use crate::colibri::{Bridge, Colibri2Failure, Condition};
 use crate::config::XmppServerConfig;
 
-const NS_CLIENT: &str = "jabber:client";
-const NS_BIND: &str = "urn:ietf:params:xml:ns:xmpp-bind";
 const NS_MUC: &str = "http://jabber.org/protocol/muc";
 const NS_PING: &str = "urn:xmpp:ping";
 const NS_DISCO_INFO: &str = "http://jabber.org/protocol/disco#info";
@@ -67,12 +56,10 @@ pub const MIN_BACKOFF: Duration = Duration::from_secs(1);
 pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 /// Bound on TCP connect + STARTTLS + SASL + bind.
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(20);
-/// How long writing one stanza may take before the connection is given up.
-const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
 /// How long the goodbye (unavailable presence, stream footer) may take.
 const GOODBYE_TIMEOUT: Duration = Duration::from_secs(3);
 
-type Io = BufStream<tokio_rustls::client::TlsStream<TcpStream>>;
+use xmpp_client::{Io, send};
 
 /// One XMPP server to stay connected to.
 #[derive(Debug, Clone)]
@@ -84,105 +71,16 @@ pub struct Connection {
     pub interval: Duration,
 }
 
-/// A certificate verifier that accepts any certificate.
-///
-/// DANGEROUS: it gives up server authentication, so anyone on the path can
-/// impersonate the XMPP server and read the bridge's password. It exists for
-/// `disable_certificate_verification = true` (JVB's setting of the same
-/// name), meant for development set-ups with self-signed certificates.
-/// Handshake signatures are still checked, so the peer must at least hold
-/// the key of the certificate it shows.
-#[derive(Debug)]
-struct AcceptAnyCertificate(Arc<CryptoProvider>);
-
-impl ServerCertVerifier for AcceptAnyCertificate {
-    fn verify_server_cert(
-        &self,
-        _end_entity: &CertificateDer<'_>,
-        _intermediates: &[CertificateDer<'_>],
-        _server_name: &ServerName<'_>,
-        _ocsp_response: &[u8],
-        _now: UnixTime,
-    ) -> Result<ServerCertVerified, rustls::Error> {
-        Ok(ServerCertVerified::assertion())
-    }
-
-    fn verify_tls12_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls12_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn verify_tls13_signature(
-        &self,
-        message: &[u8],
-        cert: &CertificateDer<'_>,
-        dss: &DigitallySignedStruct,
-    ) -> Result<HandshakeSignatureValid, rustls::Error> {
-        rustls::crypto::verify_tls13_signature(
-            message,
-            cert,
-            dss,
-            &self.0.signature_verification_algorithms,
-        )
-    }
-
-    fn supported_verify_schemes(&self) -> Vec<SignatureScheme> {
-        self.0.signature_verification_algorithms.supported_schemes()
-    }
-}
-
 /// The TLS settings for one XMPP server: trust `ca_file`, or accept any
 /// certificate when `disable_certificate_verification` is set. Without
 /// either there is nothing to trust (the system roots are deliberately not
 /// used: XMPP servers of a Jitsi deployment have self-signed certificates),
 /// so this fails, naming both keys.
 pub fn tls_config(server: &XmppServerConfig) -> Result<Arc<rustls::ClientConfig>, String> {
-    let provider = Arc::new(rustls::crypto::aws_lc_rs::default_provider());
-    let builder = rustls::ClientConfig::builder_with_provider(provider.clone())
-        .with_safe_default_protocol_versions()
-        .map_err(|e| format!("TLS set-up: {e}"))?;
-    if server.disable_certificate_verification {
-        return Ok(Arc::new(
-            builder
-                .dangerous()
-                .with_custom_certificate_verifier(Arc::new(AcceptAnyCertificate(provider)))
-                .with_no_client_auth(),
-        ));
-    }
-    let Some(path) = &server.ca_file else {
-        return Err(
-            "neither ca_file nor disable_certificate_verification is set: name the XMPP \
-             server's certificate (or its CA) in ca_file"
-                .to_string(),
-        );
-    };
-    let pem = std::fs::read(path).map_err(|e| format!("ca_file {}: {e}", path.display()))?;
-    let mut roots = rustls::RootCertStore::empty();
-    use rustls::pki_types::pem::PemObject;
-    for cert in CertificateDer::pem_slice_iter(&pem) {
-        let cert = cert.map_err(|e| format!("ca_file {}: {e}", path.display()))?;
-        roots
-            .add(cert)
-            .map_err(|e| format!("ca_file {}: {e}", path.display()))?;
-    }
-    if roots.is_empty() {
-        return Err(format!(
-            "ca_file {}: no PEM certificate in the file",
-            path.display()
-        ));
-    }
-    Ok(Arc::new(
-        builder.with_root_certificates(roots).with_no_client_auth(),
-    ))
+    xmpp_client::tls_config(
+        server.ca_file.as_deref(),
+        server.disable_certificate_verification,
+    )
 }
 
 /// Keep one XMPP connection up until `stop` turns true; then leave the
@@ -602,137 +500,19 @@ fn brewery_rooms(conn: &Connection) -> Vec<FullJid> {
         .collect()
 }
 
-/// TCP, STARTTLS, SASL, bind. Returns the stream and the bound JID.
+/// Log in as the bridge's account (see the xmpp-client crate).
 async fn login(
     server: &XmppServerConfig,
     jid: &BareJid,
     tls: &Arc<rustls::ClientConfig>,
 ) -> Result<(XmppStream<Io>, String), String> {
-    let header = || StreamHeader {
-        to: Some(Cow::Owned(jid.domain().as_str().to_string())),
-        from: None,
-        id: None,
+    let account = xmpp_client::Account {
+        host: &server.hostname,
+        port: server.port,
+        jid,
+        password: &server.password,
     };
-    let timeouts = Timeouts::tight();
-    let tcp = TcpStream::connect((server.hostname.as_str(), server.port))
-        .await
-        .map_err(|e| format!("connect to {}:{}: {e}", server.hostname, server.port))?;
-    let _ = tcp.set_nodelay(true);
-    let pending = initiate_stream(BufStream::new(tcp), NS_CLIENT, header(), timeouts)
-        .await
-        .map_err(|e| format!("stream start: {e}"))?;
-    let (features, mut plain) = pending
-        .recv_features::<XmppStreamElement>()
-        .await
-        .map_err(|e| format!("stream features: {e}"))?;
-    if !features.can_starttls() {
-        return Err("the server offers no STARTTLS".to_string());
-    }
-    plain
-        .send(&XmppStreamElement::Starttls(
-            xmpp_parsers::starttls::Nonza::Request(xmpp_parsers::starttls::Request),
-        ))
-        .await
-        .map_err(|e| format!("STARTTLS: {e}"))?;
-    loop {
-        match plain.next().await {
-            Some(Ok(XmppStreamElement::Starttls(xmpp_parsers::starttls::Nonza::Proceed(_)))) => {
-                break;
-            }
-            Some(Ok(XmppStreamElement::Starttls(_))) => {
-                return Err("the server refused STARTTLS".to_string());
-            }
-            Some(Ok(_)) | Some(Err(ReadError::SoftTimeout)) => continue,
-            Some(Err(e)) => return Err(format!("STARTTLS: {e}")),
-            None => return Err("connection closed during STARTTLS".to_string()),
-        }
-    }
-    let tcp = plain.into_inner().into_inner();
-    // The XMPP server's certificate names the domain, not the host we dialled.
-    let name = ServerName::try_from(jid.domain().as_str().to_string())
-        .map_err(|e| format!("TLS server name {}: {e}", jid.domain()))?;
-    let tls_stream = tokio_rustls::TlsConnector::from(tls.clone())
-        .connect(name, tcp)
-        .await
-        .map_err(|e| format!("TLS handshake with {}: {e}", jid.domain()))?;
-    let pending = initiate_stream(BufStream::new(tls_stream), NS_CLIENT, header(), timeouts)
-        .await
-        .map_err(|e| format!("stream start after TLS: {e}"))?;
-    let (features, stream) = pending
-        .recv_features()
-        .await
-        .map_err(|e| format!("stream features after TLS: {e}"))?;
-    let username = jid.node().map(|n| n.as_str()).unwrap_or_default();
-    let creds = sasl::common::Credentials::default()
-        .with_username(username)
-        .with_password(server.password.as_str())
-        .with_channel_binding(sasl::common::ChannelBinding::None);
-    let initiating = tokio_xmpp::client_login(stream, features.sasl_mechanisms, creds)
-        .await
-        .map_err(|e| format!("authentication as {jid}: {e}"))?;
-    let pending = initiating
-        .send_header(header())
-        .await
-        .map_err(|e| format!("stream restart: {e}"))?;
-    let (_features, mut stream) = pending
-        .recv_features()
-        .await
-        .map_err(|e| format!("stream features after SASL: {e}"))?;
-    let bind_id = "bind-1";
-    let bind = Iq::Set {
-        from: None,
-        to: None,
-        id: bind_id.to_string(),
-        payload: Element::bare("bind", NS_BIND),
-    };
-    send(&mut stream, Stanza::Iq(bind)).await?;
-    loop {
-        let item = stream
-            .next()
-            .await
-            .map(|r| r.and_then(|e| e.into_read_error()));
-        match item {
-            Some(Ok(XmppStreamElement::Stanza(Stanza::Iq(Iq::Result { id, payload, .. }))))
-                if id == bind_id =>
-            {
-                let bound = payload
-                    .as_ref()
-                    .and_then(|b| b.get_child("jid", NS_BIND))
-                    .map(Element::text)
-                    .ok_or("bind result without a JID")?;
-                return Ok((stream, bound));
-            }
-            Some(Ok(XmppStreamElement::Stanza(Stanza::Iq(Iq::Error { id, error, .. }))))
-                if id == bind_id =>
-            {
-                return Err(format!(
-                    "resource binding refused: {:?}",
-                    error.defined_condition
-                ));
-            }
-            Some(Ok(_))
-            | Some(Err(ReadError::SoftTimeout))
-            | Some(Err(ReadError::ParseError(_))) => {
-                continue;
-            }
-            Some(Err(e)) => return Err(format!("resource binding: {e}")),
-            None => return Err("connection closed during resource binding".to_string()),
-        }
-    }
-}
-
-/// Write one stanza. A peer that stops reading would otherwise stall the
-/// connection task forever once the socket buffers fill.
-async fn send(stream: &mut XmppStream<Io>, stanza: Stanza) -> Result<(), String> {
-    match tokio::time::timeout(
-        WRITE_TIMEOUT,
-        stream.send(&XmppStreamElement::Stanza(stanza)),
-    )
-    .await
-    {
-        Ok(r) => r.map_err(|e| format!("write failed: {e}")),
-        Err(_) => Err("write timed out".to_string()),
-    }
+    xmpp_client::login(&account, tls).await
 }
 
 fn stanza_error(
