@@ -51,10 +51,20 @@ pub fn binary(name: &str) -> PathBuf {
 }
 
 /// A free TCP port on 127.0.0.1 (bound and released; good enough for tests
-/// that start right after).
+/// that start right after). Never the same port twice in one test process:
+/// the kernel may hand a just-released port out again, and two listeners of
+/// one daemon on the same port make its config invalid.
 pub fn free_port() -> u16 {
-    let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
-    l.local_addr().expect("local addr").port()
+    static HANDED_OUT: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let l = TcpListener::bind("127.0.0.1:0").expect("bind 127.0.0.1:0");
+        let port = l.local_addr().expect("local addr").port();
+        let mut seen = HANDED_OUT.lock().unwrap_or_else(|e| e.into_inner());
+        if !seen.contains(&port) {
+            seen.push(port);
+            return port;
+        }
+    }
 }
 
 /// A daemon started by a test; killed on drop, its log printed if the test
