@@ -565,32 +565,61 @@ async fn a_reader_that_stalls_gets_no_silent_loss() {
     sender.anonymous_login("meet.test").await;
     // Far more than the kernel's socket buffers and the server's inbox hold.
     const N: usize = 60_000;
-    let mut chunk = String::new();
-    for i in 0..N {
-        chunk.push_str(&format!(
-            "<message to='{reader_jid}' id='m{i}'><body>m{i}</body></message>"
-        ));
-        if chunk.len() > 256 * 1024 || i == N - 1 {
-            sender.send(&chunk).await;
-            chunk.clear();
+    // The sender writes from its own task and keeps reading its errors
+    // meanwhile: a sender that did not read would itself stall the server's
+    // writes to it (back-pressure), which is not what this test is about.
+    let (mut sender_rd, mut sender_wr) = sender.stream.into_split();
+    let writer = tokio::spawn(async move {
+        use tokio::io::AsyncWriteExt;
+        let mut chunk = String::new();
+        for i in 0..N {
+            chunk.push_str(&format!(
+                "<message to='{reader_jid}' id='m{i}'><body>m{i}</body></message>"
+            ));
+            if chunk.len() > 256 * 1024 || i == N - 1 {
+                sender_wr.write_all(chunk.as_bytes()).await.expect("send");
+                chunk.clear();
+            }
+        }
+        sender_wr
+    });
+    let mut sender_text = String::new();
+    let mut buf = vec![0u8; 256 * 1024];
+    // The reader does not read until the sender has been refused at least once.
+    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
+    let mut refused = 0;
+    while refused == 0 {
+        assert!(
+            tokio::time::Instant::now() < deadline,
+            "no resource-constraint error"
+        );
+        use tokio::io::AsyncReadExt;
+        if let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_millis(50), sender_rd.read(&mut buf)).await
+        {
+            assert!(n > 0, "server closed the sender");
+            sender_text.push_str(&String::from_utf8_lossy(&buf[..n]));
+            refused += take_count(&mut sender_text, "resource-constraint");
         }
     }
-    // The sender is told about what could not be queued...
-    sender.expect("resource-constraint").await;
-    // ... and everything else reaches the reader once it reads again.
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(90);
-    let (mut delivered, mut refused) = (0, 0);
+    // Everything else reaches the reader once it reads again.
+    let mut delivered = 0;
     while delivered + refused < N {
         assert!(
             tokio::time::Instant::now() < deadline,
             "delivered {delivered} + refused {refused} != {N}"
         );
         reader.read_some(Duration::from_millis(20)).await;
-        sender.read_some(Duration::from_millis(1)).await;
-        // Count and forget what was read, keeping a partial tail.
         delivered += take_count(&mut reader.received, "</message>");
-        refused += take_count(&mut sender.received, "resource-constraint");
+        use tokio::io::AsyncReadExt;
+        if let Ok(Ok(n)) =
+            tokio::time::timeout(Duration::from_millis(1), sender_rd.read(&mut buf)).await
+        {
+            sender_text.push_str(&String::from_utf8_lossy(&buf[..n]));
+            refused += take_count(&mut sender_text, "resource-constraint");
+        }
     }
+    let _ = writer.await;
     assert_eq!(delivered + refused, N, "nothing lost silently");
     assert!(refused > 0);
 }
