@@ -4,6 +4,7 @@
 
 pub mod raw;
 pub mod tx;
+pub mod videobridge;
 pub mod xmpp;
 
 use std::io::Read;

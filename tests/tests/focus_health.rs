@@ -4,16 +4,14 @@
 //! the bridges — 500 with jicofo's exact text without an operational one,
 //! 200 with an empty body with one.
 
-use std::path::PathBuf;
 use std::process::Command;
 use std::sync::Arc;
-use std::sync::Once;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use meet_tests::tx::TxClient;
 use meet_tests::xmpp::{FOCUS, FOCUS_SECRET, XmppServer};
-use meet_tests::{Daemon, binary, free_port, wait_port, workspace_root};
+use meet_tests::{Daemon, binary, free_port, wait_port};
 use minidom::Element;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -21,81 +19,13 @@ const BREWERY: &str = "jvbbrewery@internal.auth.meet.test";
 const FOCUS_NS: &str = "http://jitsi.org/protocol/focus";
 const NO_BRIDGES: &str = "No operational bridges available (total bridge count: 0)";
 
-static BUILD_FOCUS: Once = Once::new();
-static BUILD_BRIDGE: Once = Once::new();
-
-/// tests/src builds only xmpp-server and meetctl; build `package`'s binary
-/// of the same name here.
-fn built_binary(once: &Once, package: &str) -> PathBuf {
-    once.call_once(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", package, "--bin", package])
-            .current_dir(workspace_root())
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "building {package} failed");
-    });
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| workspace_root().join("target"));
-    target.join("debug").join(package)
+fn focus_binary() -> std::path::PathBuf {
+    binary("focus")
 }
 
-fn focus_binary() -> PathBuf {
-    built_binary(&BUILD_FOCUS, "focus")
-}
-
-/// The real videobridge in the brewery (as in videobridge_control.rs).
+/// The real videobridge in the brewery.
 fn start_videobridge(s: &XmppServer) -> Daemon {
-    let bin = built_binary(&BUILD_BRIDGE, "videobridge");
-    let http_port = free_port();
-    let udp_port = free_port();
-    let config = s.dir.path().join("videobridge.toml");
-    let ca = s.dir.path().join("data/auth.meet.test.crt");
-    std::fs::write(
-        &config,
-        format!(
-            r#"[videobridge]
-server_id = "jvb-real"
-
-[videobridge.stats]
-interval = 1
-
-[videobridge.apis.xmpp-client.configs.shard]
-hostname = "127.0.0.1"
-port = {c2s}
-domain = "auth.meet.test"
-username = "jvb"
-password = "jvb-pw"
-muc_jids = "JvbBrewery@internal.auth.meet.test"
-muc_nickname = "jvb-real"
-ca_file = "{ca}"
-
-[videobridge.ice.udp]
-port = {udp_port}
-bind_address = "127.0.0.1"
-
-[videobridge.nat]
-local_addresses = ["127.0.0.1"]
-
-[videobridge.http]
-port = {http_port}
-"#,
-            c2s = s.c2s_port,
-            ca = ca.display(),
-        ),
-    )
-    .expect("write config");
-    let mut cmd = Command::new(&bin);
-    cmd.arg("--config").arg(&config);
-    let daemon = Daemon::spawn("videobridge", cmd, s.dir.path().join("videobridge.log"));
-    assert!(
-        wait_port(http_port, Duration::from_secs(30)),
-        "videobridge did not open its HTTP port\n{}",
-        daemon.log()
-    );
-    daemon
+    meet_tests::videobridge::start(s, "jvb-real", None).daemon
 }
 
 fn start_focus(s: &XmppServer) -> (Daemon, u16) {

@@ -5,14 +5,13 @@
 //! reconnection after the XMPP server restarts, drain, and a clean stop that
 //! leaves the brewery.
 
-use std::path::PathBuf;
 use std::process::Command;
-use std::sync::Once;
 use std::time::Duration;
 
 use meet_tests::tx::TxClient;
+use meet_tests::videobridge::Bridge;
 use meet_tests::xmpp::XmppServer;
-use meet_tests::{Daemon, binary, free_port, wait_port, workspace_root};
+use meet_tests::{Daemon, binary, wait_port};
 use minidom::Element;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
@@ -25,95 +24,12 @@ const DTLS: &str = "urn:xmpp:jingle:apps:dtls:0";
 const SSMA: &str = "urn:xmpp:jingle:apps:rtp:ssma:0";
 const STANZAS: &str = "urn:ietf:params:xml:ns:xmpp-stanzas";
 
-static BUILD: Once = Once::new();
-
-/// tests/src builds only xmpp-server and meetctl; build the bridge here.
-fn videobridge_binary() -> PathBuf {
-    BUILD.call_once(|| {
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(["build", "-p", "videobridge", "--bin", "videobridge"])
-            .current_dir(workspace_root())
-            .status()
-            .expect("run cargo build");
-        assert!(status.success(), "building videobridge failed");
-    });
-    let target = std::env::var("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|_| workspace_root().join("target"));
-    target.join("debug").join("videobridge")
-}
-
 fn bridge_jid() -> String {
     format!("{BREWERY}/{NICK}")
 }
 
-struct Bridge {
-    daemon: Daemon,
-    http_port: u16,
-}
-
 fn start_bridge(s: &XmppServer) -> Bridge {
-    let bin = videobridge_binary();
-    let http_port = free_port();
-    let udp_port = free_port();
-    let config = s.dir.path().join("videobridge.toml");
-    let ca = s.dir.path().join("data/auth.meet.test.crt");
-    std::fs::write(
-        &config,
-        format!(
-            r#"[videobridge]
-server_id = "jvb-test"
-region = "test-region"
-
-[videobridge.stats]
-interval = 1
-
-[videobridge.apis.xmpp-client.configs.shard]
-hostname = "127.0.0.1"
-port = {c2s}
-domain = "auth.meet.test"
-username = "jvb"
-password = "jvb-pw"
-muc_jids = "JvbBrewery@internal.auth.meet.test"
-muc_nickname = "{NICK}"
-ca_file = "{ca}"
-
-[videobridge.ice.udp]
-port = {udp_port}
-bind_address = "127.0.0.1"
-
-[videobridge.nat]
-local_addresses = ["127.0.0.1"]
-
-[videobridge.http]
-port = {http_port}
-"#,
-            c2s = s.c2s_port,
-            ca = ca.display(),
-        ),
-    )
-    .expect("write config");
-    let out = Command::new(&bin)
-        .arg("--config")
-        .arg(&config)
-        .arg("check-config")
-        .output()
-        .expect("check-config");
-    assert!(
-        out.status.success(),
-        "check-config: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut cmd = Command::new(&bin);
-    cmd.arg("--config").arg(&config);
-    let daemon = Daemon::spawn("videobridge", cmd, s.dir.path().join("videobridge.log"));
-    assert!(
-        wait_port(http_port, Duration::from_secs(30)),
-        "videobridge did not open its HTTP port\n{}",
-        daemon.log()
-    );
-    Bridge { daemon, http_port }
+    meet_tests::videobridge::start(s, NICK, Some("test-region"))
 }
 
 /// Restart the xmpp-server on the same ports and data (accounts survive).
