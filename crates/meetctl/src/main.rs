@@ -1,8 +1,27 @@
-//! `meetctl`: the operator's tool. Today: `up`, a complete localhost
-//! deployment (configs, secrets, certificates, service accounts) run in the
-//! foreground with each daemon's log lines prefixed by its name. Later
-//! issues add `setup`, `import` and `status`.
+//! `meetctl`: the operator's tool.
+//!
+//! - `setup` writes a production deployment (setup.rs: templates.rs makes
+//!   the files, merge.rs keeps an existing file's values, certs.rs the web
+//!   certificate, binaries.rs drives xmpp-server for its certificates and
+//!   accounts); `adduser` adds a room creator (adduser.rs); `status` asks
+//!   every daemon's health endpoint (status.rs over probe.rs). deployment.rs
+//!   reads a config folder, files.rs writes with the right owner and mode.
+//! - `up` runs a complete localhost deployment in the foreground for
+//!   development (up.rs). `import` (the guide's own files) is a later issue.
 
+mod adduser;
+mod binaries;
+mod certs;
+mod daemons;
+mod deployment;
+mod files;
+mod merge;
+mod plan;
+mod probe;
+mod secret;
+mod setup;
+mod status;
+mod templates;
 mod up;
 
 use std::path::PathBuf;
@@ -19,6 +38,52 @@ struct Cli {
 
 #[derive(Subcommand)]
 enum Command {
+    /// Write (or complete) a deployment: the four daemons' configs with
+    /// matching secrets, certificates, the focus and jvb accounts. Safe to
+    /// run again: existing secrets and edits are kept.
+    Setup {
+        /// The deployment's domain (the guide's jitsi2.test.alt).
+        #[arg(long)]
+        domain: String,
+        /// Only accounts (`meetctl adduser`) may open rooms; guests join
+        /// through guest.DOMAIN (the guide's last section).
+        #[arg(long)]
+        secure: bool,
+        #[arg(long, default_value = DEFAULT_CONFIG_DIR)]
+        config_dir: PathBuf,
+        #[arg(long, default_value = "/var/lib/meet-rs")]
+        data_dir: PathBuf,
+        /// meet-web's certificate (PEM, full chain) instead of a generated one.
+        #[arg(long, requires = "key")]
+        cert: Option<PathBuf>,
+        /// The private key of --cert.
+        #[arg(long, requires = "cert")]
+        key: Option<PathBuf>,
+        /// The web app's files, meet-web's static_root.
+        #[arg(long, default_value = "/usr/share/meet-rs/web")]
+        static_root: PathBuf,
+        /// Ports written into new config files (existing values are kept).
+        #[command(flatten)]
+        ports: PortArgs,
+    },
+    /// Add an account on DOMAIN that may open rooms (secure deployments).
+    Adduser {
+        user: String,
+        /// Read the password from the first line of this file ("-": stdin)
+        /// instead of asking on the terminal.
+        #[arg(long)]
+        password_file: Option<PathBuf>,
+        /// Default: the deployment's domain.
+        #[arg(long)]
+        domain: Option<String>,
+        #[arg(long, default_value = DEFAULT_CONFIG_DIR)]
+        config_dir: PathBuf,
+    },
+    /// Ask every daemon whether it is healthy; exit status 1 when not.
+    Status {
+        #[arg(long, default_value = DEFAULT_CONFIG_DIR)]
+        config_dir: PathBuf,
+    },
     /// Generate a localhost deployment in a state folder and run every daemon
     /// in the foreground until Ctrl-C.
     Up {
@@ -49,9 +114,94 @@ enum Command {
     },
 }
 
+const DEFAULT_CONFIG_DIR: &str = "/etc/meet-rs";
+
+#[derive(clap::Args, Debug, Clone, Copy)]
+struct PortArgs {
+    /// xmpp-server's client port.
+    #[arg(long, default_value_t = 5222)]
+    c2s_port: u16,
+    /// xmpp-server's component port (the focus connects to it).
+    #[arg(long, default_value_t = 5347)]
+    component_port: u16,
+    /// xmpp-server's HTTP port (BOSH, WebSocket, health).
+    #[arg(long, default_value_t = 5280)]
+    xmpp_http_port: u16,
+    /// The focus's REST port (health, stats).
+    #[arg(long, default_value_t = 8888)]
+    focus_http_port: u16,
+    /// The videobridge's HTTP port (health, colibri-ws).
+    #[arg(long, default_value_t = 8080)]
+    jvb_http_port: u16,
+    /// The videobridge's media port (UDP).
+    #[arg(long, default_value_t = 10000)]
+    jvb_udp_port: u16,
+    /// meet-web's HTTPS port.
+    #[arg(long, default_value_t = 443)]
+    https_port: u16,
+    /// meet-web's HTTP port (redirects to HTTPS).
+    #[arg(long, default_value_t = 80)]
+    web_http_port: u16,
+}
+
+impl From<PortArgs> for plan::Ports {
+    fn from(p: PortArgs) -> Self {
+        Self {
+            c2s: p.c2s_port,
+            component: p.component_port,
+            xmpp_http: p.xmpp_http_port,
+            focus_http: p.focus_http_port,
+            jvb_http: p.jvb_http_port,
+            jvb_udp: p.jvb_udp_port,
+            https: p.https_port,
+            web_http: p.web_http_port,
+        }
+    }
+}
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     let result = match cli.command {
+        Command::Setup {
+            domain,
+            secure,
+            config_dir,
+            data_dir,
+            cert,
+            key,
+            static_root,
+            ports,
+        } => setup::run(&setup::Args {
+            domain,
+            secure,
+            config_dir,
+            data_dir,
+            cert,
+            key,
+            static_root,
+            ports: ports.into(),
+        }),
+        Command::Adduser {
+            user,
+            password_file,
+            domain,
+            config_dir,
+        } => adduser::run(
+            &config_dir,
+            &user,
+            domain.as_deref(),
+            password_file.as_deref(),
+        ),
+        Command::Status { config_dir } => {
+            return match status::run(&config_dir) {
+                Ok(true) => ExitCode::SUCCESS,
+                Ok(false) => ExitCode::from(1),
+                Err(e) => {
+                    eprintln!("meetctl: {e}");
+                    ExitCode::from(2)
+                }
+            };
+        }
         Command::Up {
             state,
             domain,
