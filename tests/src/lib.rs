@@ -5,6 +5,7 @@
 pub mod raw;
 pub mod tx;
 pub mod videobridge;
+pub mod web;
 pub mod xmpp;
 
 use std::io::Read;
@@ -39,6 +40,8 @@ pub fn binary(name: &str) -> PathBuf {
                 "meetctl",
                 "-p",
                 "videobridge",
+                "-p",
+                "web",
             ])
             .current_dir(workspace_root())
             .status()
