@@ -2,6 +2,8 @@
 //! on free loopback ports with generated configs and certificates, waits for
 //! readiness, and shows their logs when a test fails.
 
+pub mod focus;
+pub mod participant;
 pub mod raw;
 pub mod tx;
 pub mod videobridge;

@@ -20,7 +20,8 @@ pub fn start(s: &XmppServer, nick: &str, region: Option<&str>) -> Bridge {
     let bin = binary("videobridge");
     let http_port = free_port();
     let udp_port = free_port();
-    let config = s.dir.path().join("videobridge.toml");
+    // One file per bridge: a test may run several.
+    let config = s.dir.path().join(format!("videobridge-{nick}.toml"));
     let ca = s.dir.path().join("data/auth.meet.test.crt");
     let region = region
         .map(|r| format!("region = \"{r}\"\n"))
@@ -72,7 +73,11 @@ port = {http_port}
     );
     let mut cmd = Command::new(&bin);
     cmd.arg("--config").arg(&config);
-    let daemon = Daemon::spawn("videobridge", cmd, s.dir.path().join("videobridge.log"));
+    let daemon = Daemon::spawn(
+        "videobridge",
+        cmd,
+        s.dir.path().join(format!("videobridge-{nick}.log")),
+    );
     assert!(
         wait_port(http_port, Duration::from_secs(30)),
         "videobridge did not open its HTTP port\n{}",

@@ -203,7 +203,7 @@ mod tests {
             a.check(guest, Some("s1"), Some("m1"), true, later, || "x".into()),
             Err(Refusal::SessionInvalid)
         );
-        assert!(a.logout("s1") == false);
+        assert!(!a.logout("s1"));
         assert!(Authority::from_url("EXT_JWT:x").is_err());
         assert!(Authority::from_url("XMPP:").is_err());
     }

@@ -24,8 +24,19 @@ use xmpp_parsers::jid::{BareJid, FullJid, Jid};
 use xmpp_parsers::presence::{Presence, Type as PresenceType};
 use xmpp_parsers::stanza_error::{DefinedCondition, ErrorType, StanzaError};
 
+use crate::manager::{Answer, Manager, Out, Request};
+use crate::selection::Candidate;
 use crate::state::State;
 use crate::xml::{NS_DISCO_INFO, NS_PING};
+
+/// The client side's ends of the channels to the component connection,
+/// and the conferences, which outlive a reconnect of this connection
+/// (their rooms do not: the server removes a vanished occupant).
+pub struct Conferences {
+    pub manager: Manager,
+    pub requests: tokio::sync::mpsc::Receiver<Request>,
+    pub answers: tokio::sync::mpsc::Sender<(u64, Answer)>,
+}
 
 const NS_MUC: &str = "http://jabber.org/protocol/muc";
 pub const NICK: &str = "focus";
@@ -53,6 +64,7 @@ pub async fn run(
     settings: Settings,
     tls: Arc<rustls::ClientConfig>,
     state: Arc<State>,
+    mut conferences: Conferences,
     mut stop: watch::Receiver<bool>,
 ) {
     let mut backoff = MIN_BACKOFF;
@@ -61,19 +73,23 @@ pub async fn run(
             return;
         }
         tracing::info!(jid = %settings.jid, server = %format!("{}:{}", settings.host, settings.port), "xmpp client connecting");
-        let mut session = Session::new(&settings, &state);
+        let mut session = Session::new(&settings, &state, &mut conferences);
         let outcome = session.run(&tls, &mut stop).await;
+        let (joined_once, connected) = (session.joined_once, session.connected);
+        drop(session);
         state.client_up.store(false, Ordering::Relaxed);
+        conferences.manager.connection_lost();
+        flush_replies(&mut conferences).await;
         // Presences are the only source of the bridge list: start afresh.
         state.clear_bridges();
         match outcome {
             Ok(()) => return,
             Err(e) => {
                 state.metrics.xmpp_failures.inc();
-                if session.joined_once {
+                if joined_once {
                     backoff = MIN_BACKOFF;
                 }
-                if session.connected {
+                if connected {
                     tracing::warn!(error = %e, "xmpp client connection lost");
                 } else {
                     tracing::warn!(error = %e, "xmpp client connection failed");
@@ -92,6 +108,7 @@ pub async fn run(
 struct Session<'a> {
     settings: &'a Settings,
     state: &'a State,
+    conf: &'a mut Conferences,
     /// brewery/focus
     occupant: Option<FullJid>,
     joined: bool,
@@ -105,10 +122,11 @@ struct Session<'a> {
 }
 
 impl<'a> Session<'a> {
-    fn new(settings: &'a Settings, state: &'a State) -> Self {
+    fn new(settings: &'a Settings, state: &'a State, conf: &'a mut Conferences) -> Self {
         Self {
             settings,
             state,
+            conf,
             occupant: settings.brewery.with_resource_str(NICK).ok(),
             joined: false,
             joined_once: false,
@@ -131,12 +149,16 @@ impl<'a> Session<'a> {
             _ = stop.changed() => return Ok(()),
         };
         self.connected = true;
+        self.conf.manager.set_initiator(&bound);
         tracing::info!(jid = %bound, "xmpp client connected");
         let mut tick = tokio::time::interval(Duration::from_secs(1));
         tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
         loop {
             tokio::select! {
                 _ = stop.changed() => {
+                    let bridges = self.candidates();
+                    self.conf.manager.shutdown(&bridges, std::time::Instant::now());
+                    let _ = self.flush(&mut stream).await;
                     self.goodbye(&mut stream).await;
                     return Ok(());
                 }
@@ -144,6 +166,22 @@ impl<'a> Session<'a> {
                     for stanza in self.on_tick(Instant::now()) {
                         send(&mut stream, stanza).await?;
                     }
+                    if self.joined {
+                        let bridges = self.candidates();
+                        let now = std::time::Instant::now();
+                        // Health checks may have failed a bridge.
+                        self.conf.manager.on_bridges(&bridges, now);
+                        self.conf.manager.tick(&bridges, now);
+                    }
+                    self.flush(&mut stream).await?;
+                }
+                req = self.conf.requests.recv(), if self.joined => {
+                    let Some(req) = req else {
+                        return Err("the component connection's task stopped".to_string());
+                    };
+                    let bridges = self.candidates();
+                    self.conf.manager.on_request(req, &bridges, std::time::Instant::now());
+                    self.flush(&mut stream).await?;
                 }
                 item = stream.next() => {
                     let element = match item {
@@ -153,11 +191,29 @@ impl<'a> Session<'a> {
                     };
                     match element {
                         Ok(XmppStreamElement::Stanza(Stanza::Iq(iq))) => {
-                            if let Some(reply) = self.on_iq(iq) {
+                            let el = Element::from(iq.clone());
+                            let bridges = self.candidates();
+                            if self.conf.manager.on_stanza(&el, &bridges, std::time::Instant::now()) {
+                                self.flush(&mut stream).await?;
+                            } else if let Some(reply) = self.on_iq(iq) {
                                 send(&mut stream, Stanza::Iq(reply)).await?;
                             }
                         }
-                        Ok(XmppStreamElement::Stanza(Stanza::Presence(p))) => self.on_presence(&p),
+                        Ok(XmppStreamElement::Stanza(Stanza::Presence(p))) => {
+                            let el = Element::from(p.clone());
+                            let bridges = self.candidates();
+                            if self.conf.manager.on_stanza(&el, &bridges, std::time::Instant::now()) {
+                                self.flush(&mut stream).await?;
+                            } else {
+                                let before = self.candidates();
+                                self.on_presence(&p);
+                                let after = self.candidates();
+                                if before != after {
+                                    self.conf.manager.on_bridges(&after, std::time::Instant::now());
+                                    self.flush(&mut stream).await?;
+                                }
+                            }
+                        }
                         Ok(XmppStreamElement::StreamError(e)) => return Err(format!("stream error: {e:?}")),
                         Ok(_) => {}
                         Err(ReadError::SoftTimeout) => {
@@ -180,6 +236,68 @@ impl<'a> Session<'a> {
                 }
             }
         }
+    }
+
+    /// The bridges as selection sees them.
+    fn candidates(&self) -> Vec<Candidate> {
+        self.state
+            .bridges()
+            .iter()
+            .map(|(jid, info)| Candidate::from_info(jid, info))
+            .collect()
+    }
+
+    /// Sends what the conferences produced and hands answers to the
+    /// component connection.
+    async fn flush(&mut self, stream: &mut XmppStream<Io>) -> Result<(), String> {
+        let mut failed_any = false;
+        for out in self.conf.manager.drain() {
+            match out {
+                Out::Send(el) => match to_stanza(el) {
+                    Ok(stanza) => send(stream, stanza).await?,
+                    Err(e) => {
+                        tracing::error!(error = %e, "a conference produced an invalid stanza")
+                    }
+                },
+                Out::Reply(token, answer) => {
+                    if self.conf.answers.try_send((token, answer)).is_err() {
+                        tracing::warn!(
+                            "a conference answer could not reach the component connection"
+                        );
+                    }
+                }
+                Out::BridgeFailed(bridge) => {
+                    tracing::warn!(%bridge, "bridge failed a request; marked non-operational");
+                    self.state.metrics.health_check_failures.inc();
+                    self.state.set_health(&bridge, false);
+                    failed_any = true;
+                }
+            }
+        }
+        self.state
+            .conferences
+            .store(self.conf.manager.conference_count(), Ordering::Relaxed);
+        self.state
+            .participants
+            .store(self.conf.manager.participant_count(), Ordering::Relaxed);
+        if failed_any {
+            let bridges = self.candidates();
+            self.conf
+                .manager
+                .on_bridges(&bridges, std::time::Instant::now());
+            // One more round: the moves produce stanzas (no further
+            // failures can come out of on_bridges itself).
+            for out in self.conf.manager.drain() {
+                if let Out::Send(el) = out {
+                    if let Ok(stanza) = to_stanza(el) {
+                        send(stream, stanza).await?;
+                    }
+                } else if let Out::Reply(token, answer) = out {
+                    let _ = self.conf.answers.try_send((token, answer));
+                }
+            }
+        }
+        Ok(())
     }
 
     /// Once a second: (re)join when needed, send due health checks, fail the
@@ -393,6 +511,29 @@ fn answer(from: Option<Jid>, id: String, result: Result<Option<Element>, ()>) ->
 
 use xmpp_client::{Io, send};
 
+/// Answers produced while the connection was going down.
+async fn flush_replies(conf: &mut Conferences) {
+    for out in conf.manager.drain() {
+        if let Out::Reply(token, answer) = out {
+            let _ = conf.answers.send((token, answer)).await;
+        }
+    }
+}
+
+/// A conference's stanza element as a typed stanza for the stream layer.
+fn to_stanza(el: Element) -> Result<Stanza, String> {
+    match el.name() {
+        "iq" => Iq::try_from(el).map(Stanza::Iq).map_err(|e| e.to_string()),
+        "presence" => Presence::try_from(el)
+            .map(Stanza::Presence)
+            .map_err(|e| e.to_string()),
+        "message" => xmpp_parsers::message::Message::try_from(el)
+            .map(Stanza::Message)
+            .map_err(|e| e.to_string()),
+        other => Err(format!("not a stanza: {other}")),
+    }
+}
+
 /// Log in as the focus account (see the xmpp-client crate).
 async fn login(
     settings: &Settings,
@@ -431,7 +572,24 @@ mod tests {
     fn brewery_bridges_and_health_checks() {
         let s = settings();
         let st = State::new();
-        let mut sess = Session::new(&s, &st);
+        let (_req_tx, req_rx) = tokio::sync::mpsc::channel(1);
+        let (ans_tx, _ans_rx) = tokio::sync::mpsc::channel(1);
+        let mut conf = Conferences {
+            manager: Manager::new(
+                crate::conference::Settings {
+                    initiator: "focus@auth.meet.test/r".into(),
+                    nick: NICK.into(),
+                    version: "test".into(),
+                    auth_enabled: false,
+                },
+                "focus@auth.meet.test",
+                None,
+                Box::new(|| "id".into()),
+            ),
+            requests: req_rx,
+            answers: ans_tx,
+        };
+        let mut sess = Session::new(&s, &st, &mut conf);
         let t0 = Instant::now();
         let out = sess.on_tick(t0);
         assert_eq!(out.len(), 1, "a join");

@@ -223,8 +223,10 @@ mod tests {
         );
         assert!(v.hdrexts.iter().any(|h| h.id == 5));
 
-        let mut f2 = Features::default();
-        f2.remb = true;
+        let f2 = Features {
+            remb: true,
+            ..Default::default()
+        };
         let o = OfferOptions {
             disable_rtx: true,
             start_bitrate: Some(800),

@@ -9,6 +9,7 @@
 //! Reconnection: exponential back-off from 1 s to 30 s.
 
 use std::borrow::Cow;
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::Ordering;
 use std::time::Duration;
@@ -19,12 +20,24 @@ use minidom::Element;
 use sha1::{Digest, Sha1};
 use tokio::io::BufStream;
 use tokio::net::TcpStream;
-use tokio::sync::watch;
+use tokio::sync::{mpsc, watch};
+use tokio::time::Instant;
 use tokio_xmpp::xmlstream::{ReadError, StreamHeader, Timeouts, XmlStream, initiate_stream};
-use xmpp_parsers::jid::BareJid;
 
+use crate::manager::{Answer, Request, RequestKind};
 use crate::state::State;
 use crate::xml::{self, NS_DISCO_INFO, NS_PING};
+
+/// A request the conference manager has not answered in this time gets
+/// `wait/service-unavailable` (the client retries).
+pub const ANSWER_TIMEOUT: Duration = Duration::from_secs(20);
+
+/// The component's ends of the channels to the conference manager (which
+/// runs on the client connection's task).
+pub struct Link {
+    pub requests: mpsc::Sender<Request>,
+    pub answers: mpsc::Receiver<(u64, Answer)>,
+}
 
 pub const NS_COMPONENT: &str = "jabber:component:accept";
 const NS_STREAMS: &str = "http://etherx.jabber.org/streams";
@@ -58,7 +71,12 @@ pub fn handshake_digest(stream_id: &str, secret: &str) -> String {
     h.finalize().iter().map(|b| format!("{b:02x}")).collect()
 }
 
-pub async fn run(settings: Settings, state: Arc<State>, mut stop: watch::Receiver<bool>) {
+pub async fn run(
+    settings: Settings,
+    state: Arc<State>,
+    mut link: Link,
+    mut stop: watch::Receiver<bool>,
+) {
     let mut backoff = MIN_BACKOFF;
     loop {
         if *stop.borrow() {
@@ -66,7 +84,7 @@ pub async fn run(settings: Settings, state: Arc<State>, mut stop: watch::Receive
         }
         tracing::info!(component = %settings.domain, server = %format!("{}:{}", settings.host, settings.port), "component connecting");
         let mut connected = false;
-        let outcome = session(&settings, &state, &mut stop, &mut connected).await;
+        let outcome = session(&settings, &state, &mut link, &mut stop, &mut connected).await;
         state.component_up.store(false, Ordering::Relaxed);
         match outcome {
             Ok(()) => return,
@@ -135,6 +153,7 @@ async fn login(settings: &Settings) -> Result<Stream, String> {
 async fn session(
     settings: &Settings,
     state: &State,
+    link: &mut Link,
     stop: &mut watch::Receiver<bool>,
     connected: &mut bool,
 ) -> Result<(), String> {
@@ -146,8 +165,38 @@ async fn session(
     state.component_up.store(true, Ordering::Relaxed);
     tracing::info!(component = %settings.domain, "component connected");
     let mut pings = 0u64;
+    // Requests handed to the manager: token → (the IQ, when).
+    let mut waiting: HashMap<u64, (Element, Instant)> = HashMap::new();
+    let mut next_token = 0u64;
+    let mut tick = tokio::time::interval(Duration::from_secs(1));
     loop {
         tokio::select! {
+            _ = tick.tick() => {
+                let now = Instant::now();
+                let late: Vec<u64> = waiting
+                    .iter()
+                    .filter(|(_, (_, at))| now.duration_since(*at) >= ANSWER_TIMEOUT)
+                    .map(|(t, _)| *t)
+                    .collect();
+                for t in late {
+                    if let Some((iq, _)) = waiting.remove(&t) {
+                        state.metrics.conference_errors.inc();
+                        let r = xml::error_reply(&iq, "wait", "service-unavailable", "the focus is not ready");
+                        send(&mut stream, &r).await?;
+                    }
+                }
+            }
+            answer = link.answers.recv() => {
+                let Some((token, answer)) = answer else {
+                    return Err("the conference manager stopped".to_string());
+                };
+                if let Some((iq, _)) = waiting.remove(&token) {
+                    if matches!(answer, Answer::Err { .. }) {
+                        state.metrics.conference_errors.inc();
+                    }
+                    send(&mut stream, &answer_element(&iq, answer)).await?;
+                }
+            }
             _ = stop.changed() => {
                 let _ = tokio::time::timeout(Duration::from_secs(3), stream.shutdown()).await;
                 tracing::info!(component = %settings.domain, "component disconnected");
@@ -159,8 +208,23 @@ async fn session(
                     if el.name() == "error" && el.ns() == NS_STREAMS {
                         return Err(format!("stream error: {}", String::from(&el)));
                     }
-                    if let Some(reply) = handle(settings, state, &el) {
-                        send(&mut stream, &reply).await?;
+                    match handle(settings, state, &el) {
+                        Handled::Reply(reply) => send(&mut stream, &reply).await?,
+                        Handled::Forward(kind) => {
+                            next_token += 1;
+                            let req = Request {
+                                token: next_token,
+                                from: el.attr("from").unwrap_or_default().to_string(),
+                                kind,
+                            };
+                            waiting.insert(next_token, (el.clone(), Instant::now()));
+                            if link.requests.try_send(req).is_err() {
+                                waiting.remove(&next_token);
+                                let r = xml::error_reply(&el, "wait", "resource-constraint", "the focus is busy");
+                                send(&mut stream, &r).await?;
+                            }
+                        }
+                        Handled::Nothing => {}
                     }
                 }
                 Some(Err(ReadError::SoftTimeout)) => {
@@ -195,25 +259,78 @@ async fn send(stream: &mut Stream, el: &Element) -> Result<(), String> {
     }
 }
 
-/// The answer to one stanza from the server, if any.
-pub fn handle(settings: &Settings, state: &State, el: &Element) -> Option<Element> {
+/// What to do with one stanza from the server.
+#[derive(Debug)]
+pub enum Handled {
+    Reply(Element),
+    /// A focus request for the conference manager.
+    Forward(RequestKind),
+    Nothing,
+}
+
+/// The reply to a forwarded request.
+pub fn answer_element(iq: &Element, answer: Answer) -> Element {
+    match answer {
+        Answer::Ok(payload) => {
+            let mut r = xml::reply(iq, "result");
+            if let Some(p) = payload {
+                r.append_child(p);
+            }
+            r
+        }
+        Answer::Err {
+            type_,
+            condition,
+            text,
+            app,
+        } => {
+            let mut r = xml::error_reply(iq, type_, condition, &text);
+            if let (Some(app), Some(e)) = (app, r.children_mut().find(|c| c.name() == "error")) {
+                e.append_child(app);
+            }
+            r
+        }
+    }
+}
+
+/// Reads one stanza from the server.
+pub fn handle(_settings: &Settings, state: &State, el: &Element) -> Handled {
     if el.name() != "iq" || el.ns() != NS_COMPONENT {
-        // Messages and presences are not used in this slice.
-        return None;
+        // Messages and presences to the focus carry nothing we use.
+        return Handled::Nothing;
     }
     let type_ = el.attr("type").unwrap_or_default();
     if type_ != "get" && type_ != "set" {
-        return None;
+        return Handled::Nothing;
     }
     let Some(payload) = el.children().next() else {
-        return Some(xml::error_reply(el, "modify", "bad-request", "empty IQ"));
+        return Handled::Reply(xml::error_reply(el, "modify", "bad-request", "empty IQ"));
     };
     let ns = payload.ns();
     match (type_, payload.name(), ns.as_str()) {
         ("set", "conference", jitsi_xmpp::ns::FOCUS) => {
-            Some(conference(settings, state, el, payload))
+            state.metrics.conference_requests.inc();
+            match ConferenceIq::try_from(payload) {
+                Ok(req) => Handled::Forward(RequestKind::Conference(req)),
+                Err(e) => {
+                    state.metrics.conference_errors.inc();
+                    tracing::info!(from = el.attr("from").unwrap_or(""), error = %e, "malformed conference request");
+                    Handled::Reply(xml::error_reply(
+                        el,
+                        "modify",
+                        "bad-request",
+                        &e.to_string(),
+                    ))
+                }
+            }
         }
-        ("get", "ping", NS_PING) => Some(xml::reply(el, "result")),
+        ("get", "login-url", jitsi_xmpp::ns::FOCUS) => Handled::Forward(RequestKind::LoginUrl {
+            room: payload.attr("room").unwrap_or_default().to_string(),
+        }),
+        ("set", "logout", jitsi_xmpp::ns::FOCUS) => Handled::Forward(RequestKind::Logout {
+            session_id: payload.attr("session-id").unwrap_or_default().to_string(),
+        }),
+        ("get", "ping", NS_PING) => Handled::Reply(xml::reply(el, "result")),
         ("get", "query", NS_DISCO_INFO) => {
             let mut r = xml::reply(el, "result");
             r.append_child(xml::disco_info(
@@ -222,62 +339,15 @@ pub fn handle(settings: &Settings, state: &State, el: &Element) -> Option<Elemen
                 "meet-rs focus",
                 &[NS_DISCO_INFO, NS_PING, jitsi_xmpp::ns::FOCUS],
             ));
-            Some(r)
+            Handled::Reply(r)
         }
-        _ => Some(xml::error_reply(
+        _ => Handled::Reply(xml::error_reply(
             el,
             "cancel",
             "service-unavailable",
             "not supported",
         )),
     }
-}
-
-/// A conference request (§1.1): answered at once with ready='true' — the
-/// conference itself (room join, Jingle) is a later slice.
-fn conference(settings: &Settings, state: &State, iq: &Element, payload: &Element) -> Element {
-    state.metrics.conference_requests.inc();
-    let fail = |type_: &str, cond: &str, text: &str| {
-        state.metrics.conference_errors.inc();
-        tracing::info!(
-            from = iq.attr("from").unwrap_or(""),
-            error = text,
-            "conference request refused"
-        );
-        xml::error_reply(iq, type_, cond, text)
-    };
-    if settings.auth_url.is_some() {
-        // TODO: secure domain (org.jitsi.jicofo.auth.URL): session-id
-        // checks and the login IQs are not implemented yet.
-        return fail(
-            "auth",
-            "not-authorized",
-            "authentication is not implemented by this focus yet",
-        );
-    }
-    let req = match ConferenceIq::try_from(payload) {
-        Ok(r) => r,
-        Err(e) => return fail("modify", "bad-request", &e.to_string()),
-    };
-    let room_ok = req
-        .room
-        .parse::<BareJid>()
-        .is_ok_and(|j| j.node().is_some());
-    if !room_ok {
-        return fail(
-            "modify",
-            "bad-request",
-            &format!("room {:?} is not a room JID", req.room),
-        );
-    }
-    let mut answer = ConferenceIq::new(&req.room);
-    answer.ready = Some(true);
-    answer.focusjid = Some(settings.focus_jid.clone());
-    answer.properties = vec![("authentication".to_string(), "false".to_string())];
-    let mut r = xml::reply(iq, "result");
-    r.append_child(Element::from(&answer));
-    tracing::info!(room = %req.room, from = iq.attr("from").unwrap_or(""), "conference request answered");
-    r
 }
 
 #[cfg(test)]
@@ -309,52 +379,98 @@ mod tests {
         );
     }
 
+    fn reply(h: Handled) -> Element {
+        match h {
+            Handled::Reply(r) => r,
+            other => panic!("expected a reply, got {other:?}"),
+        }
+    }
+
     #[test]
-    fn conference_requests() {
+    fn conference_requests_go_to_the_manager() {
         let s = settings();
         let st = State::new();
-        let r = handle(&s, &st, &iq("<iq xmlns='jabber:component:accept' type='set' id='c1' from='u@meet.test/r' to='focus.meet.test'><conference xmlns='http://jitsi.org/protocol/focus' room='r1@conference.meet.test' machine-uid='m'/></iq>")).expect("reply");
+        let req = iq(
+            "<iq xmlns='jabber:component:accept' type='set' id='c1' from='u@meet.test/r' to='focus.meet.test'><conference xmlns='http://jitsi.org/protocol/focus' room='r1@conference.meet.test' machine-uid='m'/></iq>",
+        );
+        let Handled::Forward(RequestKind::Conference(c)) = handle(&s, &st, &req) else {
+            panic!("not forwarded")
+        };
+        assert_eq!(c.room, "r1@conference.meet.test");
+        // The manager's answer becomes the IQ result, from the component.
+        let mut a = ConferenceIq::new("r1@conference.meet.test");
+        a.ready = Some(true);
+        let r = answer_element(&req, Answer::Ok(Some(Element::from(&a))));
         assert_eq!(r.attr("type"), Some("result"));
         assert_eq!(r.attr("to"), Some("u@meet.test/r"));
         assert_eq!(r.attr("from"), Some("focus.meet.test"));
-        let c = r
-            .get_child("conference", jitsi_xmpp::ns::FOCUS)
-            .expect("conference");
-        assert_eq!(c.attr("ready"), Some("true"));
-        assert_eq!(c.attr("focusjid"), Some("focus@auth.meet.test"));
-        let c = ConferenceIq::try_from(c).expect("parse");
-        assert_eq!(c.property("authentication"), Some("false"));
+        let r = answer_element(
+            &req,
+            Answer::Err {
+                type_: "cancel",
+                condition: "not-acceptable",
+                text: "invalid session".into(),
+                app: Some(Element::bare("session-invalid", jitsi_xmpp::ns::FOCUS)),
+            },
+        );
+        let x = String::from(&r);
+        assert!(
+            x.contains("not-acceptable") && x.contains("session-invalid"),
+            "{x}"
+        );
 
-        for bad in [
-            "<conference xmlns='http://jitsi.org/protocol/focus'/>",
-            "<conference xmlns='http://jitsi.org/protocol/focus' room='noroom'/>",
-        ] {
-            let r = handle(&s, &st, &iq(&format!("<iq xmlns='jabber:component:accept' type='set' id='c2' from='u@meet.test/r' to='focus.meet.test'>{bad}</iq>"))).expect("reply");
-            assert_eq!(r.attr("type"), Some("error"));
-            assert!(
-                String::from(&r).contains("bad-request"),
-                "{}",
-                String::from(&r)
-            );
-        }
-        assert_eq!(st.metrics.conference_errors.get(), 2);
-
-        let mut s2 = settings();
-        s2.auth_url = Some("XMPP:meet.test".into());
-        let r = handle(&s2, &st, &iq("<iq xmlns='jabber:component:accept' type='set' id='c3' from='u@meet.test/r' to='focus.meet.test'><conference xmlns='http://jitsi.org/protocol/focus' room='r1@conference.meet.test'/></iq>")).expect("reply");
-        assert!(String::from(&r).contains("not-authorized"));
+        let bad = iq(
+            "<iq xmlns='jabber:component:accept' type='set' id='c2' from='u@meet.test/r' to='focus.meet.test'><conference xmlns='http://jitsi.org/protocol/focus'/></iq>",
+        );
+        let r = reply(handle(&s, &st, &bad));
+        assert!(String::from(&r).contains("bad-request"));
+        assert_eq!(st.metrics.conference_errors.get(), 1);
+        let login = iq(
+            "<iq xmlns='jabber:component:accept' type='get' id='l' from='u@meet.test/r' to='focus.meet.test'><login-url xmlns='http://jitsi.org/protocol/focus' room='r@c'/></iq>",
+        );
+        assert!(matches!(
+            handle(&s, &st, &login),
+            Handled::Forward(RequestKind::LoginUrl { .. })
+        ));
     }
 
     #[test]
     fn other_iqs() {
         let s = settings();
         let st = State::new();
-        let r = handle(&s, &st, &iq("<iq xmlns='jabber:component:accept' type='get' id='p' from='u@meet.test/r' to='focus.meet.test'><ping xmlns='urn:xmpp:ping'/></iq>")).expect("reply");
+        let r = reply(handle(
+            &s,
+            &st,
+            &iq(
+                "<iq xmlns='jabber:component:accept' type='get' id='p' from='u@meet.test/r' to='focus.meet.test'><ping xmlns='urn:xmpp:ping'/></iq>",
+            ),
+        ));
         assert_eq!(r.attr("type"), Some("result"));
-        let r = handle(&s, &st, &iq("<iq xmlns='jabber:component:accept' type='get' id='d' from='u@meet.test/r' to='focus.meet.test'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>")).expect("reply");
+        let r = reply(handle(
+            &s,
+            &st,
+            &iq(
+                "<iq xmlns='jabber:component:accept' type='get' id='d' from='u@meet.test/r' to='focus.meet.test'><query xmlns='http://jabber.org/protocol/disco#info'/></iq>",
+            ),
+        ));
         assert!(String::from(&r).contains("http://jitsi.org/protocol/focus"));
-        let r = handle(&s, &st, &iq("<iq xmlns='jabber:component:accept' type='get' id='v' from='u@meet.test/r' to='focus.meet.test'><query xmlns='jabber:iq:version'/></iq>")).expect("reply");
+        let r = reply(handle(
+            &s,
+            &st,
+            &iq(
+                "<iq xmlns='jabber:component:accept' type='get' id='v' from='u@meet.test/r' to='focus.meet.test'><query xmlns='jabber:iq:version'/></iq>",
+            ),
+        ));
         assert!(String::from(&r).contains("service-unavailable"));
-        assert!(handle(&s, &st, &iq("<iq xmlns='jabber:component:accept' type='result' id='keepalive-1' from='meet.test' to='focus.meet.test'/>")).is_none());
+        assert!(matches!(
+            handle(
+                &s,
+                &st,
+                &iq(
+                    "<iq xmlns='jabber:component:accept' type='result' id='keepalive-1' from='meet.test' to='focus.meet.test'/>"
+                )
+            ),
+            Handled::Nothing
+        ));
     }
 }

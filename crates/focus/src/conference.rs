@@ -530,13 +530,14 @@ impl Conference {
             Pending::Jingle(nick, action) => {
                 if !ok {
                     tracing::warn!(room = %self.room, %nick, action, error = %error_text(iq), "participant refused a Jingle request");
-                    if action == "session-initiate" || action == "transport-replace" {
-                        if let Some(i) = self.find(&nick) {
-                            self.participants[i].state = PState::Terminated;
-                            if self.participants[i].allocated {
-                                self.participants[i].allocated = false;
-                                self.expire_endpoint(&nick, ctx);
-                            }
+                    if let Some(i) = (action == "session-initiate" || action == "transport-replace")
+                        .then(|| self.find(&nick))
+                        .flatten()
+                    {
+                        self.participants[i].state = PState::Terminated;
+                        if self.participants[i].allocated {
+                            self.participants[i].allocated = false;
+                            self.expire_endpoint(&nick, ctx);
                         }
                     }
                 }
@@ -969,14 +970,12 @@ impl Conference {
 
     /// The conference is over: expire it on the bridge and leave the room.
     fn end(&mut self, ctx: &mut Ctx<'_>, leave: bool) {
-        if let Some(b) = self.bridge.take() {
-            if b.created {
-                let mut req = ConferenceModify::new(&self.meeting_id);
-                req.expire = true;
-                self.next_id += 1;
-                let id = format!("{}{}", self.prefix, self.next_id);
-                self.send(muc::iq("set", &b.jid, &id, Element::from(&req)));
-            }
+        if let Some(b) = self.bridge.take().filter(|b| b.created) {
+            let mut req = ConferenceModify::new(&self.meeting_id);
+            req.expire = true;
+            self.next_id += 1;
+            let id = format!("{}{}", self.prefix, self.next_id);
+            self.send(muc::iq("set", &b.jid, &id, Element::from(&req)));
         }
         if leave {
             let me = self.occupant_jid(&self.settings.nick.clone());

@@ -119,7 +119,7 @@ impl World {
 
     /// Takes the first sent stanza matching `f`.
     fn take(&mut self, what: &str, f: impl Fn(&Element) -> bool) -> Element {
-        match self.sent.iter().position(|e| f(e)) {
+        match self.sent.iter().position(f) {
             Some(i) => self.sent.remove(i),
             None => panic!(
                 "no {what} among {:#?}",

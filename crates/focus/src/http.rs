@@ -3,6 +3,7 @@
 
 use std::future::Future;
 use std::sync::Arc;
+use std::sync::atomic::Ordering;
 
 use meet_service::http::Reply;
 use tokio::net::TcpListener;
@@ -29,11 +30,14 @@ pub fn route(state: &State, method: &str, path: &str) -> Reply {
         "/stats" => Reply::json(200, &stats(state)),
         "/metrics" => {
             let (total, operational) = state.bridge_counts();
+            let conferences = state.conferences.load(Ordering::Relaxed);
+            let participants = state.participants.load(Ordering::Relaxed);
             let mut text = state.metrics.registry.render();
             text.push_str(&format!(
                 "# HELP jicofo_bridges Bridges in the brewery.\n# TYPE jicofo_bridges gauge\njicofo_bridges {total}\n\
                  # HELP jicofo_bridges_operational Operational bridges.\n# TYPE jicofo_bridges_operational gauge\njicofo_bridges_operational {operational}\n\
-                 # HELP jicofo_conferences Conferences in progress.\n# TYPE jicofo_conferences gauge\njicofo_conferences 0\n"
+                 # HELP jicofo_conferences Conferences in progress.\n# TYPE jicofo_conferences gauge\njicofo_conferences {conferences}\n\
+                 # HELP jicofo_participants Participants in conferences.\n# TYPE jicofo_participants gauge\njicofo_participants {participants}\n"
             ));
             Reply::prometheus(text)
         }
@@ -44,15 +48,15 @@ pub fn route(state: &State, method: &str, path: &str) -> Reply {
 fn stats(state: &State) -> serde_json::Value {
     let (total, operational) = state.bridge_counts();
     let mut v = serde_json::json!({
-        "conferences": 0,
-        "participants": 0,
+        "conferences": state.conferences.load(Ordering::Relaxed),
+        "participants": state.participants.load(Ordering::Relaxed),
         "bridge_selector": {
             "bridge_count": total,
             "operational_bridge_count": operational,
         },
         "xmpp": {
-            "component_connected": state.component_up.load(std::sync::atomic::Ordering::Relaxed),
-            "client_connected": state.client_up.load(std::sync::atomic::Ordering::Relaxed),
+            "component_connected": state.component_up.load(Ordering::Relaxed),
+            "client_connected": state.client_up.load(Ordering::Relaxed),
         },
     });
     if let (Some(obj), serde_json::Value::Object(m)) =

@@ -15,9 +15,11 @@ use clap::{Parser, Subcommand};
 use meet_service::config::{ConfigError, ConfigProblem};
 use tokio::sync::watch;
 
+use focus::auth::Authority;
 use focus::config::{self, Config};
+use focus::manager::Manager;
 use focus::state::State;
-use focus::{client, component, http};
+use focus::{client, component, conference, http};
 
 #[derive(Parser)]
 #[command(
@@ -49,6 +51,8 @@ struct Prepared {
     component: component::Settings,
     client: client::Settings,
     tls: Arc<rustls::ClientConfig>,
+    /// Secure domain (`auth_url = "XMPP:DOMAIN"`).
+    auth: Option<Authority>,
 }
 
 fn main() -> ExitCode {
@@ -106,6 +110,12 @@ fn prepare(path: &std::path::Path) -> Result<Prepared, ConfigError> {
         .map_err(|e| problem("jicofo.bridge_muc", format!("{e}")))?;
     let tls = xmpp_client::tls_config(j.ca_file.as_deref(), j.disable_certificate_verification)
         .map_err(|e| problem("jicofo.ca_file", e))?;
+    let auth_url = j.auth_url.clone().filter(|u| !u.trim().is_empty());
+    let auth = auth_url
+        .as_deref()
+        .map(Authority::from_url)
+        .transpose()
+        .map_err(|e| problem("jicofo.auth_url", e))?;
     let component = component::Settings {
         host: j.host.clone(),
         port: j.port,
@@ -113,7 +123,7 @@ fn prepare(path: &std::path::Path) -> Result<Prepared, ConfigError> {
         xmpp_domain: j.domain.clone(),
         secret: j.secret.clone(),
         focus_jid: cfg.focus_jid(),
-        auth_url: j.auth_url.clone().filter(|u| !u.trim().is_empty()),
+        auth_url,
     };
     let client = client::Settings {
         host: j.host.clone(),
@@ -128,6 +138,7 @@ fn prepare(path: &std::path::Path) -> Result<Prepared, ConfigError> {
         component,
         client,
         tls,
+        auth,
     })
 }
 
@@ -151,21 +162,38 @@ async fn serve(p: Prepared) -> Result<(), String> {
     let http_task = tokio::spawn(http::serve(listener, state.clone(), async move {
         let _ = http_stop.wait_for(|s| *s).await;
     }));
-    if p.component.auth_url.is_some() {
-        tracing::warn!(
-            "auth_url is set but authentication is not implemented yet: conference requests are refused"
-        );
-    }
+    let (req_tx, req_rx) = tokio::sync::mpsc::channel(1024);
+    let (ans_tx, ans_rx) = tokio::sync::mpsc::channel(1024);
+    let manager = Manager::new(
+        conference::Settings {
+            initiator: p.cfg.focus_jid(),
+            nick: client::NICK.to_string(),
+            version: http::VERSION.to_string(),
+            auth_enabled: p.auth.is_some(),
+        },
+        &p.cfg.focus_jid(),
+        p.auth,
+        Box::new(|| uuid::Uuid::new_v4().to_string()),
+    );
     let tasks = vec![
         tokio::spawn(component::run(
             p.component.clone(),
             state.clone(),
+            component::Link {
+                requests: req_tx,
+                answers: ans_rx,
+            },
             stop_rx.clone(),
         )),
         tokio::spawn(client::run(
             p.client.clone(),
             p.tls.clone(),
             state.clone(),
+            client::Conferences {
+                manager,
+                requests: req_rx,
+                answers: ans_tx,
+            },
             stop_rx.clone(),
         )),
     ];

@@ -113,6 +113,11 @@ impl Manager {
         }
     }
 
+    /// The focus's full JID on the current connection (Jingle `initiator`).
+    pub fn set_initiator(&mut self, jid: &str) {
+        self.settings.initiator = jid.to_string();
+    }
+
     pub fn drain(&mut self) -> Vec<Out> {
         std::mem::take(&mut self.out)
     }
@@ -257,7 +262,7 @@ impl Manager {
                 req.machine_uid.as_deref(),
                 exists,
                 now,
-                || new_id(),
+                new_id,
             ) {
                 Ok(grant) => {
                     answer.session_id = grant.session_id;

@@ -2,7 +2,7 @@
 //! brewery. Shared between the connection tasks and the HTTP routes.
 
 use std::collections::BTreeMap;
-use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex, MutexGuard};
 
 use jitsi_xmpp::BridgeStats;
@@ -66,6 +66,9 @@ impl Metrics {
 pub struct State {
     pub component_up: AtomicBool,
     pub client_up: AtomicBool,
+    /// Published by the conference manager's task after each event.
+    pub conferences: AtomicUsize,
+    pub participants: AtomicUsize,
     bridges: Mutex<BTreeMap<String, BridgeInfo>>,
     pub metrics: Metrics,
 }
@@ -81,6 +84,8 @@ impl State {
         Self {
             component_up: AtomicBool::new(false),
             client_up: AtomicBool::new(false),
+            conferences: AtomicUsize::new(0),
+            participants: AtomicUsize::new(0),
             bridges: Mutex::new(BTreeMap::new()),
             metrics: Metrics::new(),
         }
