@@ -43,6 +43,8 @@ pub fn binary(name: &str) -> PathBuf {
                 "-p",
                 "videobridge",
                 "-p",
+                "focus",
+                "-p",
                 "web",
             ])
             .current_dir(workspace_root())

@@ -6,7 +6,6 @@
 use std::process::Command;
 use std::time::Duration;
 
-use meet_tests::raw::RawConn;
 use meet_tests::tx::TxClient;
 use meet_tests::{Daemon, binary, free_port, wait_port};
 
@@ -28,6 +27,15 @@ async fn up_generates_a_working_deployment_and_stops_on_sigterm() {
     let state = dir.path().join("state");
     let (c2s, http, comp) = (free_port(), free_port(), free_port());
     let (jvb_udp, jvb_http) = (free_port(), free_port());
+    let (focus_http, web) = (free_port(), free_port());
+    // A stand-in for the built UI, so the test needs no npm build.
+    let root = dir.path().join("ui");
+    std::fs::create_dir_all(&root).expect("ui dir");
+    std::fs::write(
+        root.join("index.html"),
+        "<!doctype html><title>meet-rs test UI</title>",
+    )
+    .expect("index.html");
     let mut cmd = Command::new(&meetctl);
     cmd.args(["up", "--state"]).arg(&state).args([
         "--c2s-port",
@@ -40,7 +48,13 @@ async fn up_generates_a_working_deployment_and_stops_on_sigterm() {
         &jvb_udp.to_string(),
         "--jvb-http-port",
         &jvb_http.to_string(),
+        "--focus-http-port",
+        &focus_http.to_string(),
+        "--web-port",
+        &web.to_string(),
+        "--web-root",
     ]);
+    cmd.arg(&root);
     let mut up = Daemon::spawn("meetctl up", cmd, dir.path().join("up.log"));
     up.wait_for_log("[xmpp-server]", Duration::from_secs(60));
     up.wait_for_log("xmpp-server ready", Duration::from_secs(30));
@@ -93,7 +107,7 @@ async fn up_generates_a_working_deployment_and_stops_on_sigterm() {
     .await
     .expect("focus");
     focus
-        .send_xml("<presence xmlns='jabber:client' to='jvbbrewery@internal.auth.localhost/focus'><x xmlns='http://jabber.org/protocol/muc'/></presence>")
+        .send_xml("<presence xmlns='jabber:client' to='jvbbrewery@internal.auth.localhost/focus-test'><x xmlns='http://jabber.org/protocol/muc'/></presence>")
         .await;
     let bridge = focus
         .next_matching(|e| {
@@ -114,45 +128,62 @@ async fn up_generates_a_working_deployment_and_stops_on_sigterm() {
         .expect("anonymous");
     assert!(anon.jid.ends_with(|c: char| c != '/'), "{}", anon.jid);
 
-    // The focus component secret is accepted.
-    let mut c = RawConn::connect(comp).await;
-    c.send("<stream:stream xmlns='jabber:component:accept' xmlns:stream='http://etherx.jabber.org/streams' to='focus.localhost'>").await;
-    let header = c.expect("id='").await;
-    let start = header.find("id='").map(|i| i + 4).expect("id");
-    let end = header[start..]
-        .find('\'')
-        .map(|i| i + start)
-        .expect("id end");
-    let id = &header[start..end];
-    let out = Command::new("python3")
-        .args([
-            "-c",
-            "import hashlib,sys;print(hashlib.sha1((sys.argv[1]+sys.argv[2]).encode()).hexdigest())",
-            id,
-            &secret(&state, "focus_component_secret"),
-        ])
-        .output()
-        .expect("python3");
-    c.send(&format!(
-        "<handshake>{}</handshake>",
-        String::from_utf8_lossy(&out.stdout).trim()
-    ))
-    .await;
-    c.expect("<handshake").await;
+    // The focus (component secret, account, brewery) is healthy: the
+    // guide's `curl localhost:8888/about/health`, on our test port.
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    loop {
+        let (code, body) = http_get(focus_http, "/about/health").await;
+        if code == 200 {
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "focus not healthy: {code} {body}\n{}",
+            up.log()
+        );
+        tokio::time::sleep(Duration::from_millis(300)).await;
+    }
+    // meet-web serves the UI, a room URL and config.js for this deployment.
+    assert!(
+        wait_port(web, Duration::from_secs(10)),
+        "meet-web\n{}",
+        up.log()
+    );
+    let (code, body) = http_get(web, "/").await;
+    assert_eq!(code, 200, "{body}");
+    assert!(body.contains("meet-rs test UI"));
+    let (code, body) = http_get(web, "/someroom").await;
+    assert!(
+        code == 200 && body.contains("meet-rs test UI"),
+        "{code} {body}"
+    );
+    let (code, body) = http_get(web, "/config.js").await;
+    assert_eq!(code, 200, "{body}");
+    assert!(
+        body.contains("conference.localhost") && body.contains("/http-bind"),
+        "{body}"
+    );
+    // BOSH through meet-web reaches xmpp-server.
+    let (code, _) = http_get(web, "/http-bind").await;
+    assert_ne!(code, 502, "the BOSH proxy is broken\n{}", up.log());
 
     // Ctrl-C / SIGTERM stops everything cleanly.
     assert_eq!(up.terminate(), Some(0), "{}", up.log());
-    assert!(
-        up.log().contains("meetctl: xmpp-server stopped"),
-        "{}",
-        up.log()
-    );
+    for d in ["xmpp-server", "videobridge", "focus", "meet-web"] {
+        assert!(
+            up.log().contains(&format!("meetctl: {d} stopped")),
+            "{}",
+            up.log()
+        );
+    }
 
     // A second generation keeps the secrets.
     let before = secret(&state, "focus_password");
     let out = Command::new(&meetctl)
         .args(["up", "--generate-only", "--state"])
         .arg(&state)
+        .arg("--web-root")
+        .arg(&root)
         .output()
         .expect("meetctl up --generate-only");
     assert!(
@@ -161,4 +192,27 @@ async fn up_generates_a_working_deployment_and_stops_on_sigterm() {
         String::from_utf8_lossy(&out.stderr)
     );
     assert_eq!(secret(&state, "focus_password"), before);
+}
+
+async fn http_get(port: u16, path: &str) -> (u16, String) {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
+        return (0, String::new());
+    };
+    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
+    if s.write_all(req.as_bytes()).await.is_err() {
+        return (0, String::new());
+    }
+    let mut buf = String::new();
+    let _ = s.read_to_string(&mut buf).await;
+    let code = buf
+        .split(' ')
+        .nth(1)
+        .and_then(|c| c.parse().ok())
+        .unwrap_or(0);
+    let body = buf
+        .split_once("\r\n\r\n")
+        .map(|(_, b)| b.to_string())
+        .unwrap_or_default();
+    (code, body)
 }

@@ -111,6 +111,15 @@ enum Command {
         /// The videobridge's HTTP port (health, stats, colibri-ws; loopback).
         #[arg(long, default_value_t = 8080)]
         jvb_http_port: u16,
+        /// The focus's HTTP port (health, stats; loopback).
+        #[arg(long, default_value_t = 8888)]
+        focus_http_port: u16,
+        /// meet-web's port (plain HTTP on loopback): the address to open.
+        #[arg(long, default_value_t = 8000)]
+        web_port: u16,
+        /// A built meeting UI to serve; default: build crates/web/ui.
+        #[arg(long)]
+        web_root: Option<PathBuf>,
     },
 }
 
@@ -211,6 +220,9 @@ fn main() -> ExitCode {
             component_port,
             jvb_udp_port,
             jvb_http_port,
+            focus_http_port,
+            web_port,
+            web_root,
         } => up::run(
             &state,
             &domain,
@@ -221,7 +233,10 @@ fn main() -> ExitCode {
                 component: component_port,
                 jvb_udp: jvb_udp_port,
                 jvb_http: jvb_http_port,
+                focus_http: focus_http_port,
+                web: web_port,
             },
+            web_root.as_deref(),
         ),
     };
     match result {
