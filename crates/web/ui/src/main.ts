@@ -35,6 +35,10 @@ function main(): void {
     room,
     title: titleOf(room),
     displayName: hash.userInfo.displayName,
+    // The pre-join screen is where the browser asks for the camera, so it is
+    // shown even though meet-web's config.js says prejoinPageEnabled=false by
+    // default; only an embedding page (external_api.js) can skip it.
+    skipPrejoin: hash.config.prejoinPageEnabled === false,
     api: apiBridge(hash.externalApiId),
   });
 }

@@ -40,6 +40,8 @@ export interface ConferenceOptions {
   room: string;
   title: string;
   displayName?: string;
+  /** Join without the pre-join screen (an embedding page's configOverwrite.prejoinPageEnabled=false). */
+  skipPrejoin: boolean;
   api: ApiBridge | null;
 }
 
@@ -52,7 +54,7 @@ export async function runConference(root: HTMLElement, opts: ConferenceOptions):
     requireDisplayName: Boolean(cfg.requireDisplayName),
     startAudioMuted: Boolean(cfg.startWithAudioMuted),
     startVideoMuted: Boolean(cfg.startWithVideoMuted),
-    skip: cfg.prejoinPageEnabled === false,
+    skip: opts.skipPrejoin,
   });
   addRecent(room, title);
 
