@@ -1,7 +1,15 @@
-//! meet-rs focus: jicofo's role. This first slice connects as the
-//! `focus.DOMAIN` component (answering conference requests), logs in as
-//! `focus@auth.DOMAIN` to watch the bridges of the brewery, and serves
-//! jicofo's health, version, stats and metrics routes.
+//! meet-rs focus: jicofo's role. It connects as the `focus.DOMAIN`
+//! component, where clients send their conference requests, and logs in as
+//! `focus@auth.DOMAIN`, which joins the brewery (bridges, their stats,
+//! health checks) and every conference room (as owner, nick `focus`).
+//!
+//! The decisions are sans-IO: [`manager::Manager`] holds the conferences
+//! and the secure-domain sessions, [`conference::Conference`] is one
+//! conference's state machine (room, participants, bridge, Jingle), fed
+//! stanzas and time and answering with stanzas. [`component`] and
+//! [`client`] are the IO edges; [`http`] serves jicofo's health, version,
+//! stats and metrics routes. docs/architecture.md walks through a
+//! conference's life.
 
 pub mod auth;
 pub mod client;
