@@ -31,7 +31,7 @@ export async function launch() {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
-    args: FLAGS,
+    args: [...FLAGS, ...(process.env.E2E_CHROMIUM_FLAGS ?? '').split(' ').filter(Boolean)],
   });
 }
 

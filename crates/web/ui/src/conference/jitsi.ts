@@ -288,6 +288,11 @@ export class Meeting extends Emitter<MeetingEvents> {
     on('conference.participant_property_changed', (p: LjmParticipant) => this.emit('participantChanged', this.info(p)));
     on('conference.trackAdded', (t: LjmTrack) => {
       if (t.isLocal()) return;
+      // A camera becoming a screen share (and back) arrives by presence as a
+      // video-type change on the same track.
+      t.addEventListener('track.videoTypeChanged', () => {
+        if (conf === this.conference) this.emit('trackMuteChanged', new RemoteMedia(t));
+      });
       this.emit('trackAdded', new RemoteMedia(t));
       this.changed(t.getParticipantId());
     });
@@ -380,11 +385,15 @@ export class Meeting extends Emitter<MeetingEvents> {
     this.connection = null;
     // Local tracks survive a reconnection: take them out of the old
     // conference before it goes so leave() does not dispose them.
-    if (conf) {
-      for (const m of this.local) void conf.removeTrack(m.track).catch(() => undefined);
-      void conf.leave().catch(() => undefined);
-    }
-    if (conn) void conn.disconnect().catch(() => undefined);
+    // Leave the room (so the others see us go at once) before the
+    // connection closes, but never wait long for a server that is gone.
+    void (async () => {
+      if (conf) {
+        for (const m of this.local) void conf.removeTrack(m.track).catch(() => undefined);
+        await Promise.race([conf.leave().catch(() => undefined), new Promise((r) => setTimeout(r, 3000))]);
+      }
+      if (conn) await conn.disconnect().catch(() => undefined);
+    })();
   }
 
   private later(fn: () => void, ms: number): void {
@@ -404,10 +413,13 @@ export class Meeting extends Emitter<MeetingEvents> {
   async close(): Promise<void> {
     if (this.closed) return;
     this.closed = true;
-    this.teardown();
-    await Promise.all(this.local.map((m) => m.dispose()));
-    await this.cameraBeforeShare?.dispose();
+    const media = [...this.local, ...(this.cameraBeforeShare ? [this.cameraBeforeShare] : [])];
     this.local = [];
+    this.cameraBeforeShare = null;
+    this.teardown();
+    // Releasing a track can wait on the conference it was in; the camera
+    // light must go off even if that never answers.
+    await Promise.race([Promise.all(media.map((m) => m.dispose())), new Promise((r) => setTimeout(r, 2000))]);
     this.emit('left');
   }
 
@@ -501,7 +513,11 @@ export class Meeting extends Emitter<MeetingEvents> {
   /** Starts sharing the screen in place of the camera. Rejects like createLocalMedia. */
   async startScreenShare(): Promise<void> {
     if (this.screenSharing || !this.api) return;
-    const [desktop] = await this.api.createLocalTracks({ devices: ['desktop'] });
+    const tracks = await this.api.createLocalTracks({ devices: ['desktop'] });
+    // A shared tab can come with its audio as a second track; only the
+    // picture replaces the camera.
+    const desktop = tracks.find((t) => t.getType() === 'video');
+    for (const t of tracks) if (t !== desktop) void t.dispose().catch(() => undefined);
     if (!desktop) return;
     const screen = new LocalMedia(desktop);
     const camera = this.localTrack('video') ?? null;

@@ -67,6 +67,8 @@ export async function runConference(root: HTMLElement, opts: ConferenceOptions):
   let localId = 'local';
   let lastAudioMuted: boolean | null = null;
   let loginDialog: DialogHandle | null = null;
+  let mediaInterrupted = false;
+  let othersSeen = false;
   let ended = false;
 
   const toolbar = new Toolbar((action) => void onAction(action));
@@ -110,8 +112,8 @@ export async function runConference(root: HTMLElement, opts: ConferenceOptions):
   };
 
   const hangup = async () => {
-    await meeting.close();
     end(t('end.left'), true);
+    await meeting.close();
   };
 
   async function onAction(action: ToolbarAction): Promise<void> {
@@ -150,6 +152,7 @@ export async function runConference(root: HTMLElement, opts: ConferenceOptions):
           break;
       }
     } catch (e) {
+      console.warn(`${action} failed`, e);
       const kind = mediaErrorKind(e);
       if (kind !== 'canceled') notices.show('media', t(mediaErrorKey(kind)), { error: true });
     }
@@ -175,6 +178,7 @@ export async function runConference(root: HTMLElement, opts: ConferenceOptions):
   });
   meeting.on('localTracksChanged', syncLocal);
   meeting.on('participantJoined', (p) => {
+    othersSeen = true;
     tiles.upsert(p);
     api?.emit('participantJoined', { id: p.id, displayName: p.name });
   });
@@ -203,6 +207,14 @@ export async function runConference(root: HTMLElement, opts: ConferenceOptions):
   });
   meeting.on('reset', () => tiles.clearRemote());
   meeting.on('notice', (kind: Notice, delay) => {
+    // "Restored" only answers an "interrupted" the user saw (the library
+    // also reports the first ICE connection as a restore); "you are now a
+    // moderator" only matters when the role passed on from someone else,
+    // not for whoever opens the room.
+    if (kind === 'mediaInterrupted') mediaInterrupted = true;
+    if (kind === 'mediaRestored' && !mediaInterrupted) return;
+    if (kind === 'mediaRestored') mediaInterrupted = false;
+    if (kind === 'becameModerator' && !othersSeen) return;
     const text: Record<Notice, MessageKey> = {
       bridgeDown: 'notice.bridgeDown',
       focusUnavailable: 'notice.focusUnavailable',

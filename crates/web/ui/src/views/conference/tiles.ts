@@ -161,6 +161,11 @@ export class Tiles {
       remote.find((x) => x.el.classList.contains('screen')) ??
       remote.find((x) => x.info.id === this.dominant) ??
       remote[0];
-    for (const tile of this.tiles.values()) tile.el.classList.toggle('on-stage', tile === stage);
+    // Filmstrip slots for the others (the stylesheet places them by --i).
+    let slot = 0;
+    for (const tile of this.tiles.values()) {
+      tile.el.classList.toggle('on-stage', tile === stage);
+      if (tile !== stage) tile.el.style.setProperty('--i', String(slot++));
+    }
   }
 }
