@@ -128,7 +128,8 @@ async fn redirect(req: Request<Incoming>, host: Option<&str>, app: &App) -> Resp
     if path == "/about/health" {
         return body::text(StatusCode::OK, "OK");
     }
-    if path.starts_with("/.well-known/acme-challenge/") {
+    let readable = req.method() == Method::GET || req.method() == Method::HEAD;
+    if readable && path.starts_with("/.well-known/acme-challenge/") {
         return static_route(&req, app).await;
     }
     let target = host::https_location(

@@ -67,3 +67,52 @@ fn pem_problem(path: &Path, e: &pem::Error) -> String {
         other => format!("{}: {other}", path.display()),
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pair(dir: &Path, name: &str) -> (std::path::PathBuf, std::path::PathBuf) {
+        let key = rcgen::KeyPair::generate().expect("key");
+        let cert = rcgen::CertificateParams::new(vec!["localhost".into()])
+            .expect("params")
+            .self_signed(&key)
+            .expect("cert");
+        let c = dir.join(format!("{name}.crt"));
+        let k = dir.join(format!("{name}.key"));
+        std::fs::write(&c, cert.pem()).expect("write");
+        std::fs::write(&k, key.serialize_pem()).expect("write");
+        (c, k)
+    }
+
+    #[test]
+    fn loads_a_pair_and_offers_http11() {
+        let _ = rustls::crypto::aws_lc_rs::default_provider().install_default();
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (c, k) = pair(dir.path(), "a");
+        let cfg = server_config(Path::new("web.toml"), &c, &k).expect("config");
+        assert_eq!(cfg.alpn_protocols, vec![b"http/1.1".to_vec()]);
+    }
+
+    #[test]
+    fn errors_name_the_key() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let (c, k) = pair(dir.path(), "a");
+        let (_, other_key) = pair(dir.path(), "b");
+        let file = Path::new("web.toml");
+        let e = server_config(file, &dir.path().join("missing.crt"), &k)
+            .expect_err("missing")
+            .to_string();
+        assert!(e.contains("key `server.certificate`: cannot read"), "{e}");
+        let e = server_config(file, &c, &other_key)
+            .expect_err("mismatch")
+            .to_string();
+        assert!(e.contains("key `server.private_key`"), "{e}");
+        let e = server_config(file, &k, &k)
+            .expect_err("no cert")
+            .to_string();
+        assert!(e.contains("key `server.certificate`"), "{e}");
+        let e = server_config(file, &c, &c).expect_err("no key").to_string();
+        assert!(e.contains("key `server.private_key`"), "{e}");
+    }
+}
