@@ -118,8 +118,12 @@ export function watchFocusPresence(
   on: { bridgeDown(): void; focusLeft(): void },
 ): () => void {
   const focusOccupant = `${roomJid}/focus`;
-  const ref = conn.addHandler(
+  // The library's connection wrapper does not hand back Strophe's handler
+  // reference, so the handler retires itself (returning false) once stopped.
+  let active = true;
+  conn.addHandler(
     (p) => {
+      if (!active) return false;
       if (p.getAttribute('from') !== focusOccupant) return true;
       if (p.getAttribute('type') === 'unavailable') on.focusLeft();
       else if (p.getElementsByTagName('bridgeNotAvailable').length) on.bridgeDown();
@@ -128,5 +132,7 @@ export function watchFocusPresence(
     null,
     'presence',
   );
-  return () => conn.deleteHandler(ref);
+  return () => {
+    active = false;
+  };
 }

@@ -59,8 +59,8 @@ export interface LjmConference {
 export interface LjmXmppConnection {
   connected: boolean;
   sendIQ(el: Element, ok: (r: Element) => void, err: (e: Element | null) => void, timeout?: number): void;
-  addHandler(fn: (s: Element) => boolean, ns: string | null, name: string | null, type?: string | null): unknown;
-  deleteHandler(ref: unknown): void;
+  /** Strophe's addHandler; the wrapper returns nothing, so a handler removes itself by returning false. */
+  addHandler(fn: (s: Element) => boolean, ns: string | null, name: string | null, type?: string | null): void;
 }
 
 export interface LjmConnection {
