@@ -184,7 +184,29 @@ impl Participant {
         ssrc_base: u32,
         json_sources: bool,
     ) -> Participant {
-        let xmpp = TxClient::login(c2s_port, ca_pems, "anon@meet.test", "")
+        Self::join_on(
+            c2s_port,
+            ca_pems,
+            "meet.test",
+            room,
+            nick,
+            ssrc_base,
+            json_sources,
+        )
+        .await
+    }
+
+    /// Like [`Participant::join`], logging in anonymously on `domain`.
+    pub async fn join_on(
+        c2s_port: u16,
+        ca_pems: &[String],
+        domain: &str,
+        room: &str,
+        nick: &str,
+        ssrc_base: u32,
+        json_sources: bool,
+    ) -> Participant {
+        let xmpp = TxClient::login(c2s_port, ca_pems, &format!("anon@{domain}"), "")
             .await
             .expect("anonymous login");
         Self::join_with(xmpp, room, nick, ssrc_base, json_sources, None)
@@ -578,13 +600,16 @@ impl Participant {
     }
 }
 
-/// The conference request (§1.1), answered by the focus.
+/// The conference request (§1.1), answered by the focus (the guide's
+/// `focus.DOMAIN` for rooms on `conference.DOMAIN`).
 pub async fn conference_request(xmpp: &mut TxClient, room: &str, session: Option<&str>) -> Element {
     let session = session
         .map(|s| format!(" session-id='{s}'"))
         .unwrap_or_default();
+    let muc = room.split('@').nth(1).unwrap_or_default();
+    let focus = format!("focus.{}", muc.strip_prefix("conference.").unwrap_or(muc));
     xmpp.send_xml(&format!(
-        "<iq xmlns='jabber:client' type='set' to='focus.meet.test' id='conf1'><conference xmlns='{NS_FOCUS}' room='{room}' machine-uid='machine-1'{session}><property name='disableRtx' value='false'/></conference></iq>"
+        "<iq xmlns='jabber:client' type='set' to='{focus}' id='conf1'><conference xmlns='{NS_FOCUS}' room='{room}' machine-uid='machine-1'{session}><property name='disableRtx' value='false'/></conference></iq>"
     ))
     .await;
     xmpp.next_matching(|e| e.name() == "iq" && e.attr("id") == Some("conf1"))

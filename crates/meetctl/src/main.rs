@@ -15,6 +15,7 @@ mod certs;
 mod daemons;
 mod deployment;
 mod files;
+mod import;
 mod merge;
 mod plan;
 mod probe;
@@ -78,6 +79,32 @@ enum Command {
         domain: Option<String>,
         #[arg(long, default_value = DEFAULT_CONFIG_DIR)]
         config_dir: PathBuf,
+    },
+    /// Translate the guide's own files (prosody.cfg.lua with its Includes,
+    /// jicofo's config and sip-communicator.properties, the videobridge's
+    /// config, application.conf and sip-communicator.properties, the web
+    /// app's DOMAIN-config.js and the Apache site) into meet-rs's configs,
+    /// and create the focus and jvb accounts with their passwords.
+    Import {
+        /// Read the files from this folder instead of / (paths inside them
+        /// are taken under it too).
+        #[arg(long, default_value = "/")]
+        root: PathBuf,
+        /// Where to write xmpp-server.toml, focus.toml, videobridge.toml, web.toml.
+        #[arg(long, default_value = DEFAULT_CONFIG_DIR)]
+        out: PathBuf,
+        /// Where the daemons keep their data.
+        #[arg(long, default_value = "/var/lib/meet-rs")]
+        data_dir: PathBuf,
+        /// The meeting UI meet-web serves.
+        #[arg(long, default_value = "/usr/share/meet-rs/web")]
+        static_root: PathBuf,
+        /// Replace existing files in --out.
+        #[arg(long)]
+        force: bool,
+        /// Only write the configs; do not create the focus and jvb accounts.
+        #[arg(long)]
+        no_accounts: bool,
     },
     /// Ask every daemon whether it is healthy; exit status 1 when not.
     Status {
@@ -201,6 +228,31 @@ fn main() -> ExitCode {
             domain.as_deref(),
             password_file.as_deref(),
         ),
+        Command::Import {
+            root,
+            out,
+            data_dir,
+            static_root,
+            force,
+            no_accounts,
+        } => import::run(&import::Options {
+            root,
+            out,
+            data_dir,
+            static_root,
+            force,
+            accounts: !no_accounts,
+        })
+        .map(|r| {
+            print!("{}", r.notes.render());
+            for w in &r.written {
+                println!("meetctl: wrote {}", w.display());
+            }
+            println!(
+                "meetctl: imported the guide's configuration for {}; start the services (systemctl start meet-rs.target) and check with `meetctl status`",
+                r.domain
+            );
+        }),
         Command::Status { config_dir } => {
             return match status::run(&config_dir) {
                 Ok(true) => ExitCode::SUCCESS,
