@@ -176,6 +176,12 @@ impl Colibri2Failure {
             EngineError::InvalidTransport(why) => {
                 Self::bad_request(format!("invalid transport: {why}"))
             }
+            // The request asks for something the media plane refuses: the
+            // text says what, so the focus's log (and its operator) knows.
+            e @ (EngineError::ConferenceFull(_)
+            | EngineError::SsrcInUse { .. }
+            | EngineError::TooManySources { .. }
+            | EngineError::InvalidSources(_)) => Self::bad_request(e.to_string()),
             EngineError::Stopped => Self {
                 engine_stopped: true,
                 ..Self::new(Condition::InternalServerError, None, "media engine stopped")
@@ -1285,6 +1291,45 @@ mod tests {
             m.calls().is_empty(),
             "validation runs before the media plane"
         );
+    }
+
+    #[test]
+    fn sources_the_media_plane_refuses_are_a_bad_request_saying_why() {
+        let (mut c, m) = (Conferences::new(), FakeMedia::new());
+        created(&mut c, &m);
+        let update = r#"<conference-modify xmlns="jitsi:colibri2" meeting-id="m1"><endpoint id="ep1"><sources><media-source type="audio" id="ep1-a0"><source xmlns="urn:xmpp:jingle:apps:rtp:ssma:0" ssrc="5"/></media-source></sources></endpoint></conference-modify>"#;
+        let cases = [
+            (
+                EngineError::SsrcInUse {
+                    ssrc: 5,
+                    owner: "ep2".into(),
+                },
+                "SSRC 5 is already used by endpoint ep2",
+            ),
+            (
+                EngineError::TooManySources { count: 40, max: 32 },
+                "too many sources: 40 SSRCs, at most 32 per endpoint",
+            ),
+            (
+                EngineError::InvalidSources("SSRC 0 is reserved (probing)".into()),
+                "invalid sources: SSRC 0 is reserved (probing)",
+            ),
+            (
+                EngineError::ConferenceFull(500),
+                "conference is full: at most 500 endpoints",
+            ),
+        ];
+        for (refusal, text) in cases {
+            m.refuse_next_sources(refusal);
+            let e = c
+                .handle(req(update), &m, &cfg(), false)
+                .expect_err("refused");
+            assert_eq!(e.condition, Condition::BadRequest);
+            assert_eq!(e.text, text);
+            assert!(!e.engine_stopped);
+            // The endpoint stays: only the request was refused.
+            assert_eq!(c.endpoints("m1"), ["ep1"]);
+        }
     }
 
     #[test]

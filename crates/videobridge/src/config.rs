@@ -36,6 +36,8 @@ pub struct Videobridge {
     #[serde(default)]
     pub nat: Nat,
     #[serde(default)]
+    pub media: Media,
+    #[serde(default)]
     pub http: Http,
     /// Public base URL of colibri-ws as clients reach it (through the web
     /// server's /colibri-ws/ proxy), e.g. "wss://meet.example.com/colibri-ws".
@@ -167,6 +169,55 @@ impl Default for Ice {
     }
 }
 
+/// The media plane's threads and socket buffers (no JVB equivalent: JVB
+/// sizes its thread pools from the core count and leaves the socket
+/// buffers to the system defaults).
+#[derive(Debug, Clone, Deserialize, PartialEq)]
+#[serde(deny_unknown_fields)]
+pub struct Media {
+    /// Media worker threads; conferences are spread over them. 0 (the
+    /// default) means one per available core.
+    #[serde(default)]
+    pub threads: usize,
+    /// SO_RCVBUF of the media socket in bytes (the kernel caps it at
+    /// net.core.rmem_max).
+    #[serde(default = "eight_mib")]
+    pub udp_receive_buffer: usize,
+    /// SO_SNDBUF of the media socket in bytes (capped at net.core.wmem_max).
+    #[serde(default = "eight_mib")]
+    pub udp_send_buffer: usize,
+}
+
+/// Most media threads accepted.
+pub const MAX_MEDIA_THREADS: usize = 256;
+/// Largest socket buffer accepted.
+const MAX_SOCKET_BUFFER: usize = 1 << 30;
+
+fn eight_mib() -> usize {
+    8 << 20
+}
+
+impl Default for Media {
+    fn default() -> Self {
+        Self {
+            threads: 0,
+            udp_receive_buffer: eight_mib(),
+            udp_send_buffer: eight_mib(),
+        }
+    }
+}
+
+impl Media {
+    /// The number of worker threads to start: the configured one, else one
+    /// per available core.
+    pub fn worker_threads(&self) -> usize {
+        if self.threads > 0 {
+            return self.threads;
+        }
+        std::thread::available_parallelism().map_or(1, std::num::NonZeroUsize::get)
+    }
+}
+
 /// sip-communicator.properties' NAT settings:
 /// org.ice4j.ice.harvest.NAT_HARVESTER_LOCAL_ADDRESS / _PUBLIC_ADDRESS and
 /// STUN_MAPPING_HARVESTER_ADDRESSES.
@@ -241,6 +292,23 @@ impl Validate for Config {
                 "videobridge.server_id",
                 "use letters, digits, '-' and '_' only",
             ));
+        }
+        if vb.media.threads > MAX_MEDIA_THREADS {
+            p.push(ConfigProblem::new(
+                "videobridge.media.threads",
+                format!("at most {MAX_MEDIA_THREADS} (0 means one per core)"),
+            ));
+        }
+        for (key, value) in [
+            ("udp_receive_buffer", vb.media.udp_receive_buffer),
+            ("udp_send_buffer", vb.media.udp_send_buffer),
+        ] {
+            if value > MAX_SOCKET_BUFFER {
+                p.push(ConfigProblem::new(
+                    format!("videobridge.media.{key}"),
+                    "at most 1073741824 bytes",
+                ));
+            }
         }
         if vb.apis.xmpp_client.configs.is_empty() {
             p.push(ConfigProblem::new(
@@ -360,6 +428,27 @@ muc_nickname = "jvb-mid-123"
         assert_eq!(c.videobridge.ice.udp.port, 10000);
         assert_eq!(c.videobridge.http.addr().to_string(), "127.0.0.1:8080");
         assert_eq!(c.videobridge.stats.interval, 5);
+        assert_eq!(c.videobridge.media, Media::default());
+        assert!(c.videobridge.media.worker_threads() >= 1);
+    }
+
+    #[test]
+    fn media_threads_and_buffers() {
+        let cfg =
+            format!("{GUIDE}\n[videobridge.media]\nthreads = 3\nudp_receive_buffer = 4194304\n");
+        let c = Config::from_toml_str(Path::new("vb.toml"), &cfg).expect("valid");
+        assert_eq!(c.videobridge.media.worker_threads(), 3);
+        assert_eq!(c.videobridge.media.udp_receive_buffer, 4 << 20);
+        assert_eq!(c.videobridge.media.udp_send_buffer, 8 << 20);
+        let bad = format!("{GUIDE}\n[videobridge.media]\nthreads = 1000\n");
+        let e = Config::from_toml_str(Path::new("vb.toml"), &bad).expect_err("too many");
+        assert!(e.to_string().contains("videobridge.media.threads"), "{e}");
+        let bad = format!("{GUIDE}\n[videobridge.media]\nudp_send_buffer = 4294967296\n");
+        let e = Config::from_toml_str(Path::new("vb.toml"), &bad).expect_err("huge");
+        assert!(
+            e.to_string().contains("videobridge.media.udp_send_buffer"),
+            "{e}"
+        );
     }
 
     #[test]

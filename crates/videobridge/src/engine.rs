@@ -91,6 +91,19 @@ pub enum EngineError {
     EndpointExists(EndpointId),
     #[error("invalid remote transport: {0}")]
     InvalidTransport(String),
+    /// The conference already has as many endpoints as one conference may.
+    #[error("conference is full: at most {0} endpoints")]
+    ConferenceFull(usize),
+    /// A signalled SSRC belongs to another endpoint of the conference.
+    #[error("SSRC {ssrc} is already used by endpoint {owner}")]
+    SsrcInUse { ssrc: u32, owner: EndpointId },
+    /// More SSRCs than one endpoint may send.
+    #[error("too many sources: {count} SSRCs, at most {max} per endpoint")]
+    TooManySources { count: usize, max: usize },
+    /// A source set the forwarding core cannot use (groups naming unlisted
+    /// SSRCs, duplicates, SSRC 0, ...).
+    #[error("invalid sources: {0}")]
+    InvalidSources(String),
     #[error("media engine stopped")]
     Stopped,
 }

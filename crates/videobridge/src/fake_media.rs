@@ -52,6 +52,8 @@ struct Inner {
     calls: Vec<Call>,
     allocations: u64,
     stopped: bool,
+    /// What the next set_sources fails with, if anything.
+    refuse_sources: Option<EngineError>,
     /// Traffic figures the test wants the bridge to report.
     traffic: MediaStats,
 }
@@ -117,6 +119,12 @@ impl FakeMedia {
     /// From now on every call fails with [`EngineError::Stopped`].
     pub fn stop(&self) {
         self.lock().stopped = true;
+    }
+
+    /// The next [`MediaHandle::set_sources`] fails with `e` (as the real
+    /// media plane refuses an SSRC of another endpoint, say).
+    pub fn refuse_next_sources(&self, e: EngineError) {
+        self.lock().refuse_sources = Some(e);
     }
 
     /// Traffic figures (rates, totals, stress) that [`MediaHandle::stats`]
@@ -224,7 +232,11 @@ impl MediaHandle for FakeMedia {
         if inner.stopped {
             return Err(EngineError::Stopped);
         }
-        Self::check_endpoint(&inner, conference, endpoint)
+        Self::check_endpoint(&inner, conference, endpoint)?;
+        match inner.refuse_sources.take() {
+            Some(e) => Err(e),
+            None => Ok(()),
+        }
     }
 
     fn expire_endpoint(&self, conference: &str, endpoint: &str) -> Result<(), EngineError> {

@@ -19,7 +19,9 @@ use str0m::rtp::{RtpWrite, SeqNo, Ssrc};
 use str0m::{Candidate, Event, IceCreds, Input, Output, Rtc};
 
 use videobridge::config::Config;
-use videobridge::engine::{EndpointSource, LocalTransport, MediaHandle, RemoteTransport};
+use videobridge::engine::{
+    EndpointSource, EngineError, LocalTransport, MediaHandle, RemoteTransport,
+};
 use videobridge::media::{self, MediaEngine, MediaOptions, profile};
 
 const CONFIG: &str = r#"
@@ -37,12 +39,16 @@ bind_address = "127.0.0.1"
 "#;
 
 fn engine() -> Arc<MediaEngine> {
+    engine_with(MediaOptions::default())
+}
+
+fn engine_with(options: MediaOptions) -> Arc<MediaEngine> {
     let mut cfg = Config::from_toml_str(Path::new("test.toml"), CONFIG).expect("config");
     // An ephemeral port: tests run in parallel.
     cfg.videobridge.ice.udp.port = 0;
     let options = MediaOptions {
         stats_interval: Duration::from_millis(50),
-        ..MediaOptions::default()
+        ..options
     };
     media::start_with(&cfg, options).expect("media plane starts")
 }
@@ -552,6 +558,43 @@ fn five_endpoints_each_receive_the_other_four() {
 }
 
 #[test]
+fn conferences_on_different_workers_forward_at_the_same_time() {
+    let engine = engine_with(MediaOptions {
+        threads: Some(3),
+        ..MediaOptions::default()
+    });
+    assert_eq!(engine.worker_threads(), 3);
+    // Three conferences go to the three workers (placement by load); the
+    // clients of all of them are pumped together.
+    let mut a = conference(&engine, "wa", 3, false);
+    let b = conference(&engine, "wb", 3, false);
+    let c = conference(&engine, "wc", 2, false);
+    let (na, nb) = (a.len(), b.len());
+    a.extend(b);
+    a.extend(c);
+    send_media(&mut a, Duration::from_millis(1500));
+    let c = a.split_off(na + nb);
+    let b = a.split_off(na);
+    for group in [&a, &b, &c] {
+        check_everyone_hears_everyone(group, 70, 20);
+    }
+    let stats = engine.stats();
+    assert_eq!((stats.conferences, stats.endpoints), (3, 8));
+}
+
+#[test]
+fn one_datagram_per_call_path_forwards_too() {
+    let engine = engine_with(MediaOptions {
+        threads: Some(1),
+        batched_io: false,
+        ..MediaOptions::default()
+    });
+    let mut clients = conference(&engine, "plain", 3, false);
+    send_media(&mut clients, Duration::from_millis(1500));
+    check_everyone_hears_everyone(&clients, 70, 20);
+}
+
+#[test]
 fn garbage_and_foreign_stun_are_dropped_and_counted() {
     let engine = engine();
     let mut clients = conference(&engine, "garbage", 2, false);
@@ -798,6 +841,37 @@ fn handle_errors_and_feedback_ssrcs() {
     assert!(engine.set_remote_transport("c", "e", bad).is_err());
     let (a, v) = engine.feedback_ssrcs();
     assert!(a != 0 && v != 0 && a != v);
+
+    // Sources are checked before the call returns.
+    engine.allocate("c", "f").expect("allocate");
+    let audio = |ssrc: u32| EndpointSource {
+        kind: "audio".into(),
+        name: String::new(),
+        ssrcs: vec![ssrc],
+        sim: vec![],
+        fid: vec![],
+    };
+    engine
+        .set_sources("c", "e", vec![audio(77)])
+        .expect("e's audio");
+    assert_eq!(
+        engine.set_sources("c", "f", vec![audio(77)]),
+        Err(EngineError::SsrcInUse {
+            ssrc: 77,
+            owner: "e".into()
+        })
+    );
+    assert!(matches!(
+        engine.set_sources("c", "f", (1..=33).map(audio).collect()),
+        Err(EngineError::TooManySources { count: 33, .. })
+    ));
+    assert!(matches!(
+        engine.set_sources("c", "f", vec![audio(0)]),
+        Err(EngineError::InvalidSources(_))
+    ));
+    engine
+        .set_sources("c", "f", vec![audio(78)])
+        .expect("f's audio");
     engine.expire_conference("c").expect("expire");
     assert!(engine.expire_conference("c").is_err());
     assert_eq!(engine.stats().endpoints, 0);

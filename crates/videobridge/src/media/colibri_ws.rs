@@ -130,7 +130,11 @@ async fn serve(
         endpoint: endpoint.clone(),
         link: WsLink { conn, tx },
     };
-    if inner.send(open).is_err() {
+    // A conference stays on its worker for its whole life.
+    let Some(shard) = inner.registry().ok().and_then(|r| r.shard_of(&conference)) else {
+        return;
+    };
+    if inner.send_to(shard, open).is_err() {
         return;
     }
     tracing::debug!(%conference, %endpoint, conn, "colibri-ws open");
@@ -157,7 +161,7 @@ async fn serve(
                             endpoint: endpoint.clone(),
                             text: text.to_string(),
                         };
-                        if inner.send(cmd).is_err() {
+                        if inner.send_to(shard, cmd).is_err() {
                             break;
                         }
                     }
@@ -189,11 +193,14 @@ async fn serve(
             }
         }
     }
-    let _ = inner.send(Command::WsClosed {
-        conference,
-        endpoint: endpoint.clone(),
-        conn,
-    });
+    let _ = inner.send_to(
+        shard,
+        Command::WsClosed {
+            conference,
+            endpoint: endpoint.clone(),
+            conn,
+        },
+    );
     tracing::debug!(%endpoint, conn, "colibri-ws closed");
 }
 

@@ -1,31 +1,38 @@
 //! The media plane: one UDP port, one str0m `Rtc` per endpoint, the
 //! forwarding core per conference, and the bridge channel (colibri-ws or
-//! SCTP data channel).
+//! SCTP data channel), spread over every core.
 //!
 //! ```text
-//!  control plane ──MediaHandle──▶ MediaEngine ──commands──▶ media loop (1 thread)
-//!  (colibri, http)                 │ registry: ids, ICE pwds   │ UDP socket, Rtc per endpoint,
-//!  /colibri-ws/ ────ColibriWs────▶ │ stats snapshot  ◀─────────│ ConferenceCore per conference
-//!                                  └ WebSocket tasks ◀─outbox──┘
+//!  control plane ─MediaHandle─▶ MediaEngine ──commands (+unpark)──▶ worker 0..n
+//!  (colibri, http)               │ registry: ids, ICE pwds,          │ Rtc per endpoint,
+//!  /colibri-ws/ ───ColibriWs───▶ │ SSRC owners, conference→worker    │ ConferenceCore per conference,
+//!                                │                                   │ sendmmsg on a socket clone
+//!                                └─ufrag routes─▶ receive thread ────┘ batches (bounded hand-off)
+//!                                                 recvmmsg on the port,     ▲
+//!                                                 route by ufrag / address ─┘ address routes
 //! ```
 //!
 //! - [`MediaEngine`] (from [`start`]) implements both
 //!   [`MediaHandle`](crate::engine::MediaHandle) and
 //!   [`ColibriWs`](crate::engine::ColibriWs). Its methods never wait for
-//!   the loop: identities, ICE passwords and the certificate fingerprint are
-//!   known up front, the rest is queued as commands and the loop is woken.
-//! - `worker`: the loop. Datagrams are routed by map (STUN ufrag, then
-//!   remote address), timers sit in a heap, and str0m events feed the core
-//!   (`crate::core`), whose decisions go back out through str0m.
+//!   the threads: identities, ICE passwords, the certificate fingerprint and
+//!   the checks on sources are done up front (`registry`), the rest is
+//!   queued as commands for the conference's worker, which is unparked.
+//! - `router`: the receive thread. It reads the port in batches (`mmsg`),
+//!   finds each datagram's worker by map (STUN ufrag, then remote address)
+//!   and hands batches over (`handoff`: bounded, drop-and-count when a
+//!   worker is behind).
+//! - `worker`: one per media thread. A conference lives on one worker
+//!   (`placement`), so forwarding inside it never crosses threads and takes
+//!   no lock; timers sit in a heap, str0m events feed the core
+//!   (`crate::core`), whose decisions go back out through str0m and leave
+//!   in batches.
 //! - `endpoint`: how each `Rtc` is configured (ICE-lite, DTLS roles, streams
 //!   with the signalled SSRCs); `profile`: payload types and header
 //!   extensions shared with the clients; `net`: the socket, candidates and
-//!   the waker; `stun`: USERNAME parsing for routing; `timers`, `slab`,
-//!   `stats`: the loop's bookkeeping; `colibri_ws`: the WebSocket side.
-//!
-//! Errors in what the loop is asked to do (sources the core refuses, an
-//! endpoint it no longer has) are logged there, since the handles do not
-//! wait for it.
+//!   the waker; `datagrams`: the reusable batch buffer; `stun`: USERNAME
+//!   parsing for routing; `timers`, `slab`, `stats`: the workers'
+//!   bookkeeping; `colibri_ws`: the WebSocket side.
 
 // Datagrams from anyone reach this code: no panicking shortcuts outside tests.
 #![cfg_attr(
@@ -40,21 +47,26 @@
 #![cfg_attr(test, allow(clippy::unwrap_used))]
 
 mod colibri_ws;
+mod datagrams;
 mod endpoint;
+mod handoff;
+mod mmsg;
 mod net;
+mod placement;
 pub mod profile;
+mod registry;
+mod router;
 mod slab;
 mod stats;
 mod stun;
 mod timers;
 mod worker;
 
-use std::collections::HashMap;
 use std::net::SocketAddr;
-use std::sync::atomic::AtomicU64;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::Sender;
 use std::sync::{Arc, Mutex, MutexGuard};
-use std::thread::JoinHandle;
+use std::thread::{JoinHandle, Thread};
 use std::time::Duration;
 
 use rand::Rng;
@@ -70,6 +82,9 @@ use crate::engine::{
 };
 
 use endpoint::PeerTemplate;
+use registry::Registry;
+use router::{RouteUpdate, RouterSetup};
+use stats::Counters;
 use worker::{Command, Worker, WorkerSetup};
 
 pub use stats::stress;
@@ -82,6 +97,9 @@ const PWD_LEN: usize = 24;
 const MAX_ID_LEN: usize = 256;
 /// Most remote candidates accepted in one transport.
 const MAX_REMOTE_CANDIDATES: usize = 32;
+/// Hand-off batches queued per worker: 32 × 64 datagrams is ~40 ms of a
+/// saturated worker, beyond which waiting longer would not help.
+const HANDOFF_DEPTH: usize = 32;
 
 /// Media-plane settings that are not in the configuration file.
 #[derive(Debug, Clone)]
@@ -96,6 +114,11 @@ pub struct MediaOptions {
     pub core: CoreConfig,
     /// How often stats are recomputed.
     pub stats_interval: Duration,
+    /// Media worker threads; None takes `videobridge.media.threads`.
+    pub threads: Option<usize>,
+    /// recvmmsg/sendmmsg where the platform has them; false forces one
+    /// datagram per system call (for comparison and tests).
+    pub batched_io: bool,
 }
 
 impl Default for MediaOptions {
@@ -108,28 +131,26 @@ impl Default for MediaOptions {
                 ..CoreConfig::default()
             },
             stats_interval: Duration::from_secs(1),
+            threads: None,
+            batched_io: true,
         }
     }
 }
 
-/// An endpoint as the handles know it.
+/// A worker as the handles reach it.
 #[derive(Debug)]
-struct Registered {
-    pwd: String,
-}
-
-/// Identities and secrets, shared by the handles and the WebSocket side;
-/// never touched per packet.
-#[derive(Debug, Default)]
-struct Registry {
-    conferences: HashMap<String, HashMap<String, Registered>>,
+struct Shard {
+    commands: Sender<Command>,
+    thread: Thread,
 }
 
 /// What the handles share with the WebSocket tasks.
 #[derive(Debug)]
 struct Inner {
-    commands: Sender<Command>,
+    shards: Vec<Shard>,
+    routes: Sender<RouteUpdate>,
     waker: net::Waker,
+    stop: Arc<AtomicBool>,
     registry: Mutex<Registry>,
     stats: Arc<Mutex<MediaStats>>,
     fingerprint: String,
@@ -141,10 +162,25 @@ struct Inner {
 }
 
 impl Inner {
-    fn send(&self, cmd: Command) -> Result<(), EngineError> {
-        self.commands.send(cmd).map_err(|_| EngineError::Stopped)?;
-        self.waker.wake();
+    /// Queues a command for a worker and wakes it.
+    fn send_to(&self, shard: usize, cmd: Command) -> Result<(), EngineError> {
+        let s = self.shards.get(shard).ok_or(EngineError::Stopped)?;
+        s.commands.send(cmd).map_err(|_| EngineError::Stopped)?;
+        s.thread.unpark();
         Ok(())
+    }
+
+    /// Queues a command for the worker of `conference`.
+    fn send(&self, conference: &str, cmd: Command) -> Result<(), EngineError> {
+        let shard = self
+            .registry()?
+            .shard_of(conference)
+            .ok_or_else(|| EngineError::ConferenceNotFound(conference.to_string()))?;
+        self.send_to(shard, cmd)
+    }
+
+    fn route(&self, update: RouteUpdate) -> Result<(), EngineError> {
+        self.routes.send(update).map_err(|_| EngineError::Stopped)
     }
 
     fn registry(&self) -> Result<MutexGuard<'_, Registry>, EngineError> {
@@ -154,9 +190,8 @@ impl Inner {
     /// The endpoint's ICE password, if it exists.
     fn pwd_of(&self, conference: &str, endpoint: &str) -> Option<String> {
         let reg = self.registry.lock().ok()?;
-        reg.conferences
-            .get(conference)?
-            .get(endpoint)
+        reg.endpoint(conference, endpoint)
+            .ok()
             .map(|e| e.pwd.clone())
     }
 }
@@ -166,7 +201,7 @@ impl Inner {
 #[derive(Debug)]
 pub struct MediaEngine {
     inner: Arc<Inner>,
-    thread: Mutex<Option<JoinHandle<()>>>,
+    threads: Mutex<Vec<JoinHandle<()>>>,
 }
 
 /// Starts the media plane with default options.
@@ -174,13 +209,15 @@ pub fn start(cfg: &Config) -> Result<Arc<MediaEngine>, String> {
     start_with(cfg, MediaOptions::default())
 }
 
-/// Binds `videobridge.ice.udp` and starts the media loop on its own thread.
-/// Port 0 binds an ephemeral port (tests); the candidates then carry it.
+/// Binds `videobridge.ice.udp` and starts the receive thread and the
+/// workers (`videobridge.media.threads`, default one per core). Port 0
+/// binds an ephemeral port (tests); the candidates then carry it.
 pub fn start_with(cfg: &Config, options: MediaOptions) -> Result<Arc<MediaEngine>, String> {
     let vb = &cfg.videobridge;
     let bind = SocketAddr::new(vb.ice.udp.bind_address, vb.ice.udp.port);
-    let socket = net::MediaSocket::bind(bind)
-        .map_err(|e| format!("cannot bind the media port {bind}: {e}"))?;
+    let socket =
+        net::MediaSocket::bind(bind, vb.media.udp_receive_buffer, vb.media.udp_send_buffer)
+            .map_err(|e| format!("cannot bind the media port {bind}: {e}"))?;
     let local = socket.local_addr();
     let locals = net::local_addresses(&vb.nat.local_addresses, local.ip());
     let candidates = net::candidates(&locals, vb.nat.public_address, local.port());
@@ -210,22 +247,81 @@ pub fn start_with(cfg: &Config, options: MediaOptions) -> Result<Arc<MediaEngine
     };
 
     let waker = net::Waker::new(socket.loopback_target())
-        .map_err(|e| format!("cannot create the loop waker: {e}"))?;
+        .map_err(|e| format!("cannot create the receive thread's waker: {e}"))?;
+    let threads = options
+        .threads
+        .unwrap_or_else(|| vb.media.worker_threads())
+        .clamp(1, crate::config::MAX_MEDIA_THREADS);
+    let stats_interval = options.stats_interval.max(Duration::from_millis(10));
     let stats = Arc::new(Mutex::new(MediaStats::default()));
-    let (tx, rx) = std::sync::mpsc::channel();
-    let setup = WorkerSetup {
-        template,
-        core: options.core.clone(),
-        capacity_pps: options.capacity_pps,
-        stats_interval: options.stats_interval.max(Duration::from_millis(10)),
+    let (route_tx, route_rx) = std::sync::mpsc::channel();
+    let mut handles = Vec::with_capacity(threads + 1);
+    let mut shards = Vec::with_capacity(threads);
+    let mut outboxes = Vec::with_capacity(threads);
+    let mut worker_counters = Vec::with_capacity(threads);
+    for shard in 0..threads {
+        let (tx, rx) = std::sync::mpsc::channel();
+        let counters = Arc::new(Mutex::new(Counters::default()));
+        let setup = WorkerSetup {
+            shard,
+            local,
+            template: template.clone(),
+            core: options.core.clone(),
+            stats_interval,
+            counters: Arc::clone(&counters),
+            routes: route_tx.clone(),
+        };
+        let send_socket = socket
+            .try_clone()
+            .map_err(|e| format!("cannot clone the media socket: {e}"))?;
+        let batched = options.batched_io;
+        // The worker's inbox needs its thread (to unpark it), so it is
+        // handed over once the thread exists.
+        let (inbox_tx, inbox_rx) = std::sync::mpsc::channel();
+        let handle = std::thread::Builder::new()
+            .name(format!("media-{shard}"))
+            .spawn(move || {
+                let Ok(inbox) = inbox_rx.recv() else {
+                    return;
+                };
+                match mmsg::BatchSender::new(send_socket, batched) {
+                    Ok(sender) => Worker::new(sender, inbox, rx, setup).run(),
+                    Err(e) => tracing::error!(error = %e, "media worker cannot start"),
+                }
+            })
+            .map_err(|e| format!("cannot start a media thread: {e}"))?;
+        let (outbox, inbox) = handoff::channel(HANDOFF_DEPTH, handle.thread().clone());
+        inbox_tx
+            .send(inbox)
+            .map_err(|_| "a media thread stopped at once".to_string())?;
+        shards.push(Shard {
+            commands: tx,
+            thread: handle.thread().clone(),
+        });
+        outboxes.push(outbox);
+        worker_counters.push(counters);
+        handles.push(handle);
+    }
+    let stop = Arc::new(AtomicBool::new(false));
+    let (granted_rcv, granted_snd) = socket.buffer_sizes();
+    let router = RouterSetup {
+        socket: socket.into_socket(),
+        updates: route_rx,
+        outboxes,
         waker_port: waker.port(),
+        stop: Arc::clone(&stop),
+        worker_counters,
         stats: Arc::clone(&stats),
+        capacity_pps: options.capacity_pps.saturating_mul(threads as u64),
+        stats_interval,
+        batched: options.batched_io,
     };
-    let worker = Worker::new(socket, rx, setup);
-    let thread = std::thread::Builder::new()
-        .name("media".into())
-        .spawn(move || worker.run())
-        .map_err(|e| format!("cannot start the media thread: {e}"))?;
+    handles.push(
+        std::thread::Builder::new()
+            .name("media-rx".into())
+            .spawn(move || router::run(router))
+            .map_err(|e| format!("cannot start the media receive thread: {e}"))?,
+    );
 
     let mut rng = rand::rng();
     let audio_ssrc = rng.random_range(1..=u32::MAX);
@@ -235,12 +331,21 @@ pub fn start_with(cfg: &Config, options: MediaOptions) -> Result<Arc<MediaEngine
             break v;
         }
     };
-    tracing::info!(%local, candidates = ?candidates.iter().map(|c| c.addr).collect::<Vec<_>>(), "media plane started");
+    tracing::info!(
+        %local,
+        threads,
+        recv_buffer = granted_rcv,
+        send_buffer = granted_snd,
+        candidates = ?candidates.iter().map(|c| c.addr).collect::<Vec<_>>(),
+        "media plane started"
+    );
     Ok(Arc::new(MediaEngine {
         inner: Arc::new(Inner {
-            commands: tx,
+            shards,
+            routes: route_tx,
             waker,
-            registry: Mutex::new(Registry::default()),
+            stop,
+            registry: Mutex::new(Registry::new(threads, options.core.max_endpoints)),
             stats,
             fingerprint,
             candidates,
@@ -249,7 +354,7 @@ pub fn start_with(cfg: &Config, options: MediaOptions) -> Result<Arc<MediaEngine
             local_addr: local,
             next_conn: AtomicU64::new(1),
         }),
-        thread: Mutex::new(Some(thread)),
+        threads: Mutex::new(handles),
     }))
 }
 
@@ -259,14 +364,27 @@ impl MediaEngine {
         self.inner.local_addr
     }
 
-    /// Stops the loop and waits for it. Idempotent.
+    /// The number of media worker threads.
+    pub fn worker_threads(&self) -> usize {
+        self.inner.shards.len()
+    }
+
+    /// Stops the threads and waits for them. Idempotent.
     pub fn shutdown(&self) {
-        let _ = self.inner.send(Command::Shutdown);
-        let handle = self.thread.lock().ok().and_then(|mut t| t.take());
-        if let Some(h) = handle
-            && h.join().is_err()
-        {
-            tracing::error!("the media loop panicked");
+        for shard in 0..self.inner.shards.len() {
+            let _ = self.inner.send_to(shard, Command::Shutdown);
+        }
+        self.inner.stop.store(true, Ordering::Relaxed);
+        self.inner.waker.wake();
+        let handles = self
+            .threads
+            .lock()
+            .map(|mut t| std::mem::take(&mut *t))
+            .unwrap_or_default();
+        for h in handles {
+            if h.join().is_err() {
+                tracing::error!("a media thread panicked");
+            }
         }
     }
 }
@@ -357,30 +475,29 @@ impl MediaHandle for MediaEngine {
             return Err(EngineError::EndpointNotFound(endpoint.to_string()));
         }
         let creds = random_creds();
-        {
-            let mut reg = self.inner.registry()?;
-            let conf = reg.conferences.entry(conference.to_string()).or_default();
-            if conf.contains_key(endpoint) {
-                return Err(EngineError::EndpointExists(endpoint.to_string()));
-            }
-            conf.insert(
-                endpoint.to_string(),
-                Registered {
-                    pwd: creds.pass.clone(),
-                },
-            );
-        }
+        let shard =
+            self.inner
+                .registry()?
+                .allocate(conference, endpoint, &creds.ufrag, &creds.pass)?;
         let transport = LocalTransport {
             ufrag: creds.ufrag.clone(),
             pwd: creds.pass.clone(),
             fingerprint_sha256: self.inner.fingerprint.clone(),
             candidates: self.inner.candidates.clone(),
         };
-        self.inner.send(Command::Allocate {
-            conference: conference.to_string(),
-            endpoint: endpoint.to_string(),
-            creds,
+        // The route exists before the client can learn the ufrag.
+        self.inner.route(RouteUpdate::Ufrag {
+            ufrag: creds.ufrag.clone(),
+            shard,
         })?;
+        self.inner.send_to(
+            shard,
+            Command::Allocate {
+                conference: conference.to_string(),
+                endpoint: endpoint.to_string(),
+                creds,
+            },
+        )?;
         Ok(transport)
     }
 
@@ -390,7 +507,7 @@ impl MediaHandle for MediaEngine {
         endpoint: &str,
         remote: RemoteTransport,
     ) -> Result<(), EngineError> {
-        self.require(conference, endpoint)?;
+        self.inner.registry()?.endpoint(conference, endpoint)?;
         for v in [&remote.ufrag, &remote.pwd].into_iter().flatten() {
             if !check_credential(v) {
                 return Err(EngineError::InvalidTransport(
@@ -409,12 +526,15 @@ impl MediaHandle for MediaEngine {
             return Err(EngineError::InvalidTransport("too many candidates".into()));
         }
         let fingerprint = parse_fingerprint(&remote.fingerprints)?;
-        self.inner.send(Command::SetRemote {
-            conference: conference.to_string(),
-            endpoint: endpoint.to_string(),
-            remote,
-            fingerprint,
-        })
+        self.inner.send(
+            conference,
+            Command::SetRemote {
+                conference: conference.to_string(),
+                endpoint: endpoint.to_string(),
+                remote,
+                fingerprint,
+            },
+        )
     }
 
     fn set_sources(
@@ -423,48 +543,48 @@ impl MediaHandle for MediaEngine {
         endpoint: &str,
         sources: Vec<EndpointSource>,
     ) -> Result<(), EngineError> {
-        self.require(conference, endpoint)?;
-        self.inner.send(Command::SetSources {
-            conference: conference.to_string(),
-            endpoint: endpoint.to_string(),
-            sources,
-        })
+        let (shard, sources) = self
+            .inner
+            .registry()?
+            .set_sources(conference, endpoint, sources)?;
+        self.inner.send_to(
+            shard,
+            Command::SetSources {
+                conference: conference.to_string(),
+                endpoint: endpoint.to_string(),
+                sources,
+            },
+        )
     }
 
     fn expire_endpoint(&self, conference: &str, endpoint: &str) -> Result<(), EngineError> {
-        {
-            let mut reg = self.inner.registry()?;
-            let conf = reg
-                .conferences
-                .get_mut(conference)
-                .ok_or_else(|| EngineError::ConferenceNotFound(conference.to_string()))?;
-            if conf.remove(endpoint).is_none() {
-                return Err(EngineError::EndpointNotFound(endpoint.to_string()));
-            }
-            // The loop drops an empty conference too.
-            if conf.is_empty() {
-                reg.conferences.remove(conference);
-            }
+        let removed = self
+            .inner
+            .registry()?
+            .expire_endpoint(conference, endpoint)?;
+        for ufrag in removed.ufrags {
+            self.inner.route(RouteUpdate::ForgetUfrag { ufrag })?;
         }
-        self.inner.send(Command::ExpireEndpoint {
-            conference: conference.to_string(),
-            endpoint: endpoint.to_string(),
-        })
+        self.inner.send_to(
+            removed.shard,
+            Command::ExpireEndpoint {
+                conference: conference.to_string(),
+                endpoint: endpoint.to_string(),
+            },
+        )
     }
 
     fn expire_conference(&self, conference: &str) -> Result<(), EngineError> {
-        if self
-            .inner
-            .registry()?
-            .conferences
-            .remove(conference)
-            .is_none()
-        {
-            return Err(EngineError::ConferenceNotFound(conference.to_string()));
+        let removed = self.inner.registry()?.expire_conference(conference)?;
+        for ufrag in removed.ufrags {
+            self.inner.route(RouteUpdate::ForgetUfrag { ufrag })?;
         }
-        self.inner.send(Command::ExpireConference {
-            conference: conference.to_string(),
-        })
+        self.inner.send_to(
+            removed.shard,
+            Command::ExpireConference {
+                conference: conference.to_string(),
+            },
+        )
     }
 
     fn feedback_ssrcs(&self) -> (u32, u32) {
@@ -478,28 +598,13 @@ impl MediaHandle for MediaEngine {
             .lock()
             .map(|s| s.clone())
             .unwrap_or_default();
-        // Membership is current in the registry; the loop's copy lags by
-        // up to a stats interval.
+        // Membership is current in the registry; the threads' figures lag
+        // by up to a stats interval.
         if let Ok(reg) = self.inner.registry() {
             s.conferences = reg.conferences.len();
-            s.endpoints = reg.conferences.values().map(HashMap::len).sum();
+            s.endpoints = reg.endpoint_count();
         }
         s
-    }
-}
-
-impl MediaEngine {
-    fn require(&self, conference: &str, endpoint: &str) -> Result<(), EngineError> {
-        let reg = self.inner.registry()?;
-        let conf = reg
-            .conferences
-            .get(conference)
-            .ok_or_else(|| EngineError::ConferenceNotFound(conference.to_string()))?;
-        if conf.contains_key(endpoint) {
-            Ok(())
-        } else {
-            Err(EngineError::EndpointNotFound(endpoint.to_string()))
-        }
     }
 }
 

@@ -1,14 +1,13 @@
 //! The media socket: one UDP port for every endpoint, its addresses, the
-//! candidates advertised on it, and a way to wake the media loop out of a
-//! blocking receive.
-//!
-//! Batching with recvmmsg/sendmmsg would need `unsafe` (or a crate such as
-//! nix or quinn-udp that is not a dependency), so datagrams go one syscall
-//! each.
+//! candidates advertised on it, and a way to wake the receive thread out of
+//! a blocking receive. The receive thread reads the socket; each worker
+//! sends on a handle of its own (`try_clone`: the same socket, so the same
+//! port), in batches (`mmsg`).
 
 use std::io;
 use std::net::{IpAddr, Ipv4Addr, Ipv6Addr, SocketAddr, UdpSocket};
-use std::time::Duration;
+
+use nix::sys::socket::{setsockopt, sockopt};
 
 use crate::engine::LocalCandidate;
 
@@ -21,55 +20,47 @@ const TYPE_PREF_SRFLX: u32 = 100;
 pub struct MediaSocket {
     socket: UdpSocket,
     local: SocketAddr,
-    /// The socket is IPv6 (dual-stack): IPv4 peers appear as v4-mapped.
-    v6_socket: bool,
-    /// The read timeout currently set, to skip redundant setsockopt calls.
-    read_timeout: Option<Duration>,
 }
 
 impl MediaSocket {
-    pub fn bind(addr: SocketAddr) -> io::Result<Self> {
+    /// Binds `addr` and asks for socket buffers of the given sizes (0
+    /// leaves the system default). A burst of datagrams that arrives while
+    /// the receive thread is busy waits in the receive buffer; the kernel
+    /// caps the sizes at net.core.rmem_max / wmem_max, which is logged, not
+    /// an error.
+    pub fn bind(addr: SocketAddr, recv_buffer: usize, send_buffer: usize) -> io::Result<Self> {
         let socket = UdpSocket::bind(addr)?;
         let local = socket.local_addr()?;
-        Ok(MediaSocket {
-            socket,
-            local,
-            v6_socket: local.is_ipv6(),
-            read_timeout: None,
-        })
+        if recv_buffer > 0
+            && let Err(e) = setsockopt(&socket, sockopt::RcvBuf, &recv_buffer)
+        {
+            tracing::warn!(error = %e, recv_buffer, "cannot set SO_RCVBUF");
+        }
+        if send_buffer > 0
+            && let Err(e) = setsockopt(&socket, sockopt::SndBuf, &send_buffer)
+        {
+            tracing::warn!(error = %e, send_buffer, "cannot set SO_SNDBUF");
+        }
+        Ok(MediaSocket { socket, local })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
         self.local
     }
 
-    /// Blocks up to `timeout` (at least 1 ms) for one datagram. The source
-    /// is normalised: v4-mapped IPv6 becomes IPv4, so maps keyed by address
-    /// see one form only.
-    pub fn recv(&mut self, buf: &mut [u8], timeout: Duration) -> io::Result<(usize, SocketAddr)> {
-        let timeout = timeout.max(Duration::from_millis(1));
-        // Only shorten eagerly; a longer timeout than needed merely wakes
-        // the loop early, so small increases are not worth a syscall.
-        let stale = match self.read_timeout {
-            None => true,
-            Some(cur) => timeout < cur || timeout > cur + Duration::from_millis(20),
-        };
-        if stale {
-            self.socket.set_read_timeout(Some(timeout))?;
-            self.read_timeout = Some(timeout);
-        }
-        let (n, src) = self.socket.recv_from(buf)?;
-        Ok((n, normalise(src)))
+    /// The buffer sizes the kernel granted (it reports twice what it
+    /// accounts for payload).
+    pub fn buffer_sizes(&self) -> (usize, usize) {
+        use nix::sys::socket::getsockopt;
+        (
+            getsockopt(&self.socket, sockopt::RcvBuf).unwrap_or(0),
+            getsockopt(&self.socket, sockopt::SndBuf).unwrap_or(0),
+        )
     }
 
-    pub fn send(&self, buf: &[u8], to: SocketAddr) -> io::Result<usize> {
-        let to = match (self.v6_socket, to) {
-            (true, SocketAddr::V4(v4)) => {
-                SocketAddr::new(IpAddr::V6(v4.ip().to_ipv6_mapped()), v4.port())
-            }
-            _ => to,
-        };
-        self.socket.send_to(buf, to)
+    /// Another handle on the same socket (same port, same buffers).
+    pub fn try_clone(&self) -> io::Result<UdpSocket> {
+        self.socket.try_clone()
     }
 
     /// Where a local sender reaches this socket (the waker's target).
@@ -80,6 +71,10 @@ impl MediaSocket {
             ip => ip,
         };
         SocketAddr::new(ip, self.local.port())
+    }
+
+    pub fn into_socket(self) -> UdpSocket {
+        self.socket
     }
 }
 
@@ -94,9 +89,9 @@ pub fn normalise(addr: SocketAddr) -> SocketAddr {
     }
 }
 
-/// Wakes the media loop by sending it an empty datagram from a loopback
-/// socket; the loop knows the waker's address and treats such datagrams as
-/// "check your commands".
+/// Wakes the receive thread by sending it an empty datagram from a loopback
+/// socket; the thread knows the waker's port and ignores such datagrams
+/// (shutdown uses it to be noticed at once).
 #[derive(Debug)]
 pub struct Waker {
     socket: UdpSocket,
@@ -118,8 +113,8 @@ impl Waker {
     }
 
     pub fn wake(&self) {
-        // A full socket buffer means the loop has plenty to read and will
-        // reach the commands anyway, so a failed send is harmless.
+        // A full socket buffer means the thread has plenty to read and will
+        // look at its stop flag soon anyway, so a failed send is harmless.
         let _ = self.socket.send(&[]);
     }
 
@@ -236,6 +231,16 @@ mod tests {
         let lo: IpAddr = "127.0.0.1".parse().unwrap();
         assert_eq!(local_addresses(&[], lo), vec![lo]);
         assert!(!local_addresses(&[], "0.0.0.0".parse().unwrap()).is_empty());
+    }
+
+    #[test]
+    fn buffers_are_asked_for() {
+        let s = MediaSocket::bind("127.0.0.1:0".parse().unwrap(), 1 << 20, 1 << 20).unwrap();
+        let (r, w) = s.buffer_sizes();
+        // Granted up to the system's cap; never below the default here.
+        assert!(r > 0 && w > 0);
+        let clone = s.try_clone().unwrap();
+        assert_eq!(clone.local_addr().unwrap(), s.local_addr());
     }
 
     #[test]

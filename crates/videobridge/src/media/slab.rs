@@ -80,6 +80,7 @@ impl<T> Slab<T> {
         Some(value)
     }
 
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.len
     }

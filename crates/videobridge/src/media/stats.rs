@@ -1,13 +1,14 @@
 //! Counters of the media loop and the snapshot the control plane reads.
 //!
-//! The loop counts in plain integers (it is the only writer) and publishes
-//! a [`MediaStats`] under a mutex once per interval, so readers never touch
-//! the hot path.
+//! Each media thread counts in plain integers (it is the only writer of its
+//! own) and publishes them under a mutex once per interval; the receive
+//! thread sums them into a [`MediaStats`], so readers never touch the hot
+//! path.
 //!
 //! Stress: `(packets in + packets out per second) / capacity`, clamped to
 //! 0..=1, where capacity is what one media thread is budgeted to handle
 //! (design.md §6: 150k forwarded datagrams per second per core) times the
-//! number of media threads (one).
+//! number of worker threads.
 
 use std::time::{Duration, Instant};
 
@@ -30,6 +31,9 @@ pub struct Counters {
     pub dropped_forward: u64,
     /// Bridge-channel messages that found no channel or a full one.
     pub dropped_messages: u64,
+    /// Datagrams the receive thread dropped because their worker was
+    /// behind (its hand-off queue was full).
+    pub dropped_overflow: u64,
     pub send_errors: u64,
 }
 
@@ -39,7 +43,23 @@ impl Counters {
             .saturating_add(self.dropped_stun)
             .saturating_add(self.dropped_rtp)
             .saturating_add(self.dropped_forward)
+            .saturating_add(self.dropped_overflow)
             .saturating_add(self.send_errors)
+    }
+
+    /// Adds another thread's counters to these.
+    pub fn add(&mut self, o: &Counters) {
+        self.packets_received += o.packets_received;
+        self.bytes_received += o.bytes_received;
+        self.packets_sent += o.packets_sent;
+        self.bytes_sent += o.bytes_sent;
+        self.dropped_garbage += o.dropped_garbage;
+        self.dropped_stun += o.dropped_stun;
+        self.dropped_rtp += o.dropped_rtp;
+        self.dropped_forward += o.dropped_forward;
+        self.dropped_messages += o.dropped_messages;
+        self.dropped_overflow += o.dropped_overflow;
+        self.send_errors += o.send_errors;
     }
 }
 

@@ -1,11 +1,17 @@
-//! The media loop: one thread owning the UDP socket, every endpoint's
-//! `Rtc`, every conference's core, and the maps that route datagrams.
+//! A media worker: one thread owning the `Rtc`s of its conferences'
+//! endpoints, their cores, and the maps that find an endpoint for a
+//! datagram. The receive thread (`router`) hands it the datagrams of its
+//! conferences in batches; it sends on its own handle of the same socket,
+//! in batches (`mmsg`).
 //!
-//! Each turn: fire due timers, apply queued commands, then block on the
-//! socket until a datagram arrives or the next timer is due. A datagram is
-//! routed without looking at other endpoints: STUN by the ufrag in its
-//! USERNAME (then `Rtc::accepts` checks integrity on that one endpoint),
-//! everything else by the remote address a check was accepted from.
+//! Each turn: fire due timers, apply queued commands, process the batches
+//! waiting in the inbox, send what that produced, then park until the
+//! receive thread or a handle unparks it or the next timer is due. A
+//! datagram is matched without looking at other endpoints: STUN by the
+//! ufrag in its USERNAME (then `Rtc::accepts` checks integrity on that one
+//! endpoint), everything else by the remote address a check was accepted
+//! from. A newly accepted address is reported to the receive thread before
+//! the check is answered (answers leave at the end of the batch).
 //!
 //! After feeding an `Rtc` it is drained to its next timeout (str0m's
 //! single-mutation rule); its events are queued and handled after the
@@ -13,9 +19,8 @@
 //! asking the sender for a keyframe) never nests inside another drain.
 
 use std::collections::{HashMap, VecDeque};
-use std::io::ErrorKind;
 use std::net::SocketAddr;
-use std::sync::mpsc::{Receiver, TryRecvError};
+use std::sync::mpsc::{Receiver, Sender, TryRecvError};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -29,18 +34,21 @@ use str0m::{Event, IceConnectionState, IceCreds, Input, Output};
 use crate::core::{
     ConferenceCore, CoreConfig, CoreEvent, EndpointIdx, Forward, IncomingPacket, Timestamp,
 };
-use crate::engine::{EndpointSource, MediaStats, RemoteTransport};
+use crate::engine::{EndpointSource, RemoteTransport};
 
 use super::endpoint::{self, Endpoint, PeerTemplate, WsLink};
-use super::net::MediaSocket;
+use super::handoff::Inbox;
+use super::mmsg::BatchSender;
 use super::profile;
+use super::router::RouteUpdate;
 use super::slab::{Key, Slab};
-use super::stats::{Counters, RateTracker};
+use super::stats::Counters;
 use super::stun;
 use super::timers::{Deadline, TimerOwner, Timers};
 
-/// Receive buffer; a datagram filling it completely was truncated.
-const RECV_BUF: usize = 2048;
+/// Batches processed before timers and commands get a turn again, so a
+/// flood of datagrams delays a timer by a bounded amount only.
+const BATCHES_PER_TURN: usize = 8;
 /// Remote addresses remembered per endpoint (host, srflx, v4/v6 ...).
 const MAX_ADDRS_PER_ENDPOINT: usize = 8;
 /// Longest the loop sleeps without a reason (stats are due at least this often).
@@ -90,16 +98,20 @@ pub enum Command {
     Shutdown,
 }
 
-/// What the loop needs besides the socket.
+/// What the worker needs besides its inbox and commands.
 #[derive(Debug)]
 pub struct WorkerSetup {
+    /// Its index: what it names itself as in route updates.
+    pub shard: usize,
+    /// The media socket's bound address.
+    pub local: SocketAddr,
     pub template: PeerTemplate,
     pub core: CoreConfig,
-    pub capacity_pps: u64,
     pub stats_interval: Duration,
-    /// Where wake-up datagrams come from.
-    pub waker_port: u16,
-    pub stats: Arc<Mutex<MediaStats>>,
+    /// Where its counters are published for the receive thread.
+    pub counters: Arc<Mutex<Counters>>,
+    /// Address routes for the receive thread.
+    pub routes: Sender<RouteUpdate>,
 }
 
 /// A conference: its core and which endpoint sits in each core slot.
@@ -127,24 +139,28 @@ impl Conference {
 
 /// The parts of the loop every drain touches, apart from the endpoints.
 struct Io {
-    socket: MediaSocket,
+    sender: BatchSender,
     timers: Timers,
     pending: VecDeque<(Key, Event)>,
     counters: Counters,
 }
 
 impl Io {
+    /// Queues a datagram; it leaves with the next batch.
     fn transmit(&mut self, contents: &[u8], to: SocketAddr) {
-        match self.socket.send(contents, to) {
-            Ok(n) => {
-                self.counters.packets_sent += 1;
-                self.counters.bytes_sent += n as u64;
-            }
-            Err(e) => {
-                self.counters.send_errors += 1;
-                tracing::trace!(error = %e, %to, "send failed");
-            }
-        }
+        let sent = self.sender.push(contents, to);
+        self.count(sent);
+    }
+
+    fn flush(&mut self) {
+        let sent = self.sender.flush();
+        self.count(sent);
+    }
+
+    fn count(&mut self, sent: super::mmsg::Sent) {
+        self.counters.packets_sent += sent.packets;
+        self.counters.bytes_sent += sent.bytes;
+        self.counters.send_errors += sent.errors;
     }
 }
 
@@ -216,6 +232,7 @@ fn conference_owner(key: Key) -> TimerOwner {
 
 pub struct Worker {
     io: Io,
+    inbox: Inbox,
     commands: Receiver<Command>,
     setup: WorkerSetup,
     origin: Instant,
@@ -232,14 +249,18 @@ pub struct Worker {
     touched: Vec<Key>,
     /// The core's per-packet output, reused.
     forwards: Vec<Forward>,
-    rates: RateTracker,
     next_stats: Instant,
 }
 
 impl Worker {
-    pub fn new(socket: MediaSocket, commands: Receiver<Command>, setup: WorkerSetup) -> Self {
+    pub fn new(
+        sender: BatchSender,
+        inbox: Inbox,
+        commands: Receiver<Command>,
+        setup: WorkerSetup,
+    ) -> Self {
         let now = Instant::now();
-        let local = socket.local_addr();
+        let local = setup.local;
         let dest = |v6: bool| {
             setup
                 .template
@@ -250,14 +271,14 @@ impl Worker {
                 .unwrap_or(local)
         };
         let (dest_v4, dest_v6) = (dest(false), dest(true));
-        let rates = RateTracker::new(now, setup.capacity_pps);
         Worker {
             io: Io {
-                socket,
+                sender,
                 timers: Timers::default(),
                 pending: VecDeque::new(),
                 counters: Counters::default(),
             },
+            inbox,
             commands,
             origin: now,
             dest_v4,
@@ -269,7 +290,6 @@ impl Worker {
             by_addr: HashMap::new(),
             touched: Vec::new(),
             forwards: Vec::new(),
-            rates,
             next_stats: now + setup.stats_interval,
             setup,
         }
@@ -277,76 +297,69 @@ impl Worker {
 
     /// Runs until shut down or every handle is gone.
     pub fn run(mut self) {
-        let mut buf = vec![0u8; RECV_BUF];
         loop {
             let now = Instant::now();
             self.run_timers(now);
             if !self.drain_commands(now) {
                 break;
             }
+            let mut busy = false;
+            for _ in 0..BATCHES_PER_TURN {
+                let Some(batch) = self.inbox.pop() else {
+                    break;
+                };
+                busy = true;
+                // One clock reading per batch: it is processed within
+                // microseconds, far below any timer's resolution.
+                let now = Instant::now();
+                for (data, src) in batch.iter() {
+                    self.on_datagram(data, src, now);
+                }
+                self.inbox.give_back(batch);
+                self.io.flush();
+            }
+            self.io.flush();
             if now >= self.next_stats {
                 self.publish_stats(now);
+            }
+            if busy {
+                continue;
             }
             let until = self
                 .io
                 .timers
                 .next()
                 .map_or(self.next_stats, |t| t.min(self.next_stats));
-            let wait = until.saturating_duration_since(now).min(MAX_WAIT);
-            match self.io.socket.recv(&mut buf, wait) {
-                Ok((n, src)) => {
-                    if n >= buf.len() {
-                        self.io.counters.dropped_garbage += 1;
-                        continue;
-                    }
-                    if let Some(data) = buf.get(..n) {
-                        self.on_datagram(data, src, Instant::now());
-                    }
-                }
-                Err(e)
-                    if matches!(
-                        e.kind(),
-                        ErrorKind::WouldBlock | ErrorKind::TimedOut | ErrorKind::Interrupted
-                    ) => {}
-                Err(e) => {
-                    // ICMP errors surface here on some systems; they concern
-                    // one peer, never the loop.
-                    tracing::debug!(error = %e, "media socket receive error");
-                }
+            let wait = until
+                .saturating_duration_since(Instant::now())
+                .min(MAX_WAIT);
+            if !wait.is_zero() {
+                // Unparked by the receive thread (a batch) or a handle (a
+                // command); a spurious wake-up costs one empty turn.
+                std::thread::park_timeout(wait);
             }
         }
         self.shutdown();
+        self.io.flush();
+        self.publish_stats(Instant::now());
     }
 
     fn ts(&self, now: Instant) -> Timestamp {
         Timestamp::from_instant(self.origin, now)
     }
 
+    /// Hands this worker's counters to the receive thread, which sums them.
     fn publish_stats(&mut self, now: Instant) {
-        let snapshot = self.rates.snapshot(
-            now,
-            &self.io.counters,
-            self.conferences.len(),
-            self.endpoints.len(),
-        );
-        if let Ok(mut s) = self.setup.stats.lock() {
-            *s = snapshot;
+        if let Ok(mut c) = self.setup.counters.lock() {
+            *c = self.io.counters;
         }
         self.next_stats = now + self.setup.stats_interval;
     }
 
     // ---- datagrams -------------------------------------------------------
 
+    /// One datagram the receive thread routed here (it counted it).
     fn on_datagram(&mut self, data: &[u8], src: SocketAddr, now: Instant) {
-        if data.is_empty() {
-            if src.port() != self.setup.waker_port {
-                self.io.counters.dropped_garbage += 1;
-            }
-            return;
-        }
-        self.io.counters.packets_received += 1;
-        self.io.counters.bytes_received += data.len() as u64;
-
         let is_stun = stun::is_stun(data);
         let route = if is_stun {
             match stun::parse(data) {
@@ -389,23 +402,34 @@ impl Worker {
             self.io.counters.dropped_stun += 1;
             return;
         }
+        if is_check {
+            // Before the answer is queued, so the receive thread has the
+            // route before the client can follow up (see the module doc).
+            self.remember_addr(key, src);
+        }
+        let Some(ep) = self.endpoints.get_mut(key) else {
+            return;
+        };
         let handled = guard(ep, |ep| ep.rtc.handle_input(input));
         if let Some(Err(e)) = handled {
             tracing::debug!(endpoint = %ep.id, error = %e, "input refused");
         }
         drive(key, ep, &mut self.io);
-        if is_check {
-            self.remember_addr(key, src);
-        }
         self.process(now);
     }
 
     /// Routes later datagrams from `src` to `key`, keeping the per-endpoint
-    /// list bounded.
+    /// list bounded, and tells the receive thread.
     fn remember_addr(&mut self, key: Key, src: SocketAddr) {
         if self.by_addr.get(&src) == Some(&key) {
             return;
         }
+        let shard = self.setup.shard;
+        // A send fails only while shutting down, when routes no longer matter.
+        let _ = self
+            .setup
+            .routes
+            .send(RouteUpdate::Addr { addr: src, shard });
         if let Some(prev) = self.by_addr.insert(src, key)
             && let Some(p) = self.endpoints.get_mut(prev)
         {
@@ -419,6 +443,10 @@ impl Worker {
             let old = ep.addrs.remove(0);
             if self.by_addr.get(&old) == Some(&key) {
                 self.by_addr.remove(&old);
+                let _ = self
+                    .setup
+                    .routes
+                    .send(RouteUpdate::ForgetAddr { addr: old, shard });
             }
         }
     }
@@ -896,6 +924,10 @@ impl Worker {
         for addr in &ep.addrs {
             if self.by_addr.get(addr) == Some(&key) {
                 self.by_addr.remove(addr);
+                let _ = self.setup.routes.send(RouteUpdate::ForgetAddr {
+                    addr: *addr,
+                    shard: self.setup.shard,
+                });
             }
         }
         // Say goodbye (DTLS close_notify) if the peer is still there.

@@ -1,0 +1,202 @@
+//! The hand-off from the receive thread to one worker: full batches go
+//! through a bounded queue, emptied ones come back through another, so the
+//! same few buffers circulate and nothing is allocated once they exist.
+//!
+//! The queues are std's bounded channels (`sync_channel`), an array-based
+//! lock-free queue as long as nobody blocks on it: the receive thread only
+//! ever `try_send`s, the worker only `try_recv`s and parks. A worker that
+//! falls behind therefore never stalls the receive thread (and with it
+//! every other worker): once its queue and pool are used up, datagrams for
+//! it are dropped and counted, like a full socket buffer would drop them.
+
+use std::net::SocketAddr;
+use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
+use std::thread::Thread;
+
+use super::datagrams::Datagrams;
+
+/// Datagrams per hand-off batch.
+pub const BATCH_DATAGRAMS: usize = 64;
+
+/// The receive thread's end.
+#[derive(Debug)]
+pub struct Outbox {
+    full: SyncSender<Datagrams>,
+    empty: Receiver<Datagrams>,
+    filling: Option<Datagrams>,
+    allocated: usize,
+    max_batches: usize,
+    worker: Thread,
+    /// Datagrams dropped because the worker was behind.
+    pub dropped: u64,
+}
+
+/// The worker's end.
+#[derive(Debug)]
+pub struct Inbox {
+    full: Receiver<Datagrams>,
+    empty: SyncSender<Datagrams>,
+}
+
+/// A hand-off of `depth` batches in flight to the worker on `worker`.
+pub fn channel(depth: usize, worker: Thread) -> (Outbox, Inbox) {
+    let depth = depth.max(1);
+    // One batch filling, one being processed, `depth` queued.
+    let max_batches = depth + 2;
+    let (full_tx, full_rx) = sync_channel(depth);
+    // Room for every batch, so returning one never fails.
+    let (empty_tx, empty_rx) = sync_channel(max_batches);
+    (
+        Outbox {
+            full: full_tx,
+            empty: empty_rx,
+            filling: None,
+            allocated: 0,
+            max_batches,
+            worker,
+            dropped: 0,
+        },
+        Inbox {
+            full: full_rx,
+            empty: empty_tx,
+        },
+    )
+}
+
+impl Outbox {
+    /// Adds a datagram to the batch being filled, handing the batch over
+    /// when it is full. False if it was dropped.
+    pub fn push(&mut self, data: &[u8], src: SocketAddr) -> bool {
+        for _ in 0..2 {
+            if self.filling.is_none() {
+                self.filling = self.take_empty();
+            }
+            let Some(batch) = self.filling.as_mut() else {
+                break;
+            };
+            if batch.push(data, src) {
+                if batch.is_full() {
+                    self.flush();
+                }
+                return true;
+            }
+            if batch.is_empty() {
+                // Too large for any batch.
+                break;
+            }
+            self.flush();
+        }
+        self.dropped += 1;
+        false
+    }
+
+    /// Hands the batch being filled to the worker, if it has anything.
+    pub fn flush(&mut self) {
+        let Some(batch) = self.filling.take() else {
+            return;
+        };
+        if batch.is_empty() {
+            self.filling = Some(batch);
+            return;
+        }
+        match self.full.try_send(batch) {
+            Ok(()) => self.worker.unpark(),
+            Err(TrySendError::Full(mut batch) | TrySendError::Disconnected(mut batch)) => {
+                self.dropped += batch.len() as u64;
+                batch.clear();
+                self.filling = Some(batch);
+            }
+        }
+    }
+
+    fn take_empty(&mut self) -> Option<Datagrams> {
+        if let Ok(batch) = self.empty.try_recv() {
+            return Some(batch);
+        }
+        if self.allocated < self.max_batches {
+            self.allocated += 1;
+            return Some(Datagrams::with_capacity(BATCH_DATAGRAMS));
+        }
+        None
+    }
+}
+
+impl Inbox {
+    /// The next full batch, if any.
+    pub fn pop(&self) -> Option<Datagrams> {
+        self.full.try_recv().ok()
+    }
+
+    /// Returns a processed batch to the pool.
+    pub fn give_back(&self, mut batch: Datagrams) {
+        batch.clear();
+        // Cannot be full (it has room for every batch); if the receive
+        // thread is gone the batch is simply freed.
+        let _ = self.empty.try_send(batch);
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn src() -> SocketAddr {
+        "127.0.0.1:5000".parse().unwrap()
+    }
+
+    #[test]
+    fn batches_flow_and_come_back() {
+        let (mut out, inbox) = channel(2, std::thread::current());
+        assert!(out.push(b"a", src()));
+        assert!(inbox.pop().is_none(), "not handed over before a flush");
+        out.flush();
+        let batch = inbox.pop().unwrap();
+        assert_eq!(batch.iter().collect::<Vec<_>>(), vec![(&b"a"[..], src())]);
+        inbox.give_back(batch);
+        // The returned batch is reused rather than a new one allocated.
+        assert!(out.push(b"b", src()));
+        assert_eq!(out.allocated, 1);
+        // A full batch goes over by itself.
+        for _ in 1..BATCH_DATAGRAMS {
+            assert!(out.push(b"c", src()));
+        }
+        assert_eq!(inbox.pop().unwrap().len(), BATCH_DATAGRAMS);
+        assert_eq!(out.dropped, 0);
+    }
+
+    #[test]
+    fn a_worker_that_does_not_read_costs_drops_never_a_block() {
+        let (mut out, inbox) = channel(2, std::thread::current());
+        let total = 10 * BATCH_DATAGRAMS;
+        for _ in 0..total {
+            out.push(b"x", src());
+        }
+        out.flush();
+        // Two batches queued; the batch being filled was dropped whenever
+        // it found the queue full, and reused.
+        assert!(out.allocated <= 4);
+        assert_eq!(out.dropped, (total - 2 * BATCH_DATAGRAMS) as u64);
+        let mut delivered = 0;
+        while let Some(b) = inbox.pop() {
+            delivered += b.len();
+            inbox.give_back(b);
+        }
+        assert_eq!(delivered, 2 * BATCH_DATAGRAMS);
+        assert_eq!(delivered as u64 + out.dropped, total as u64);
+        // Once the worker caught up, datagrams flow again.
+        assert!(out.push(b"y", src()));
+        out.flush();
+        assert_eq!(inbox.pop().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_gone_worker_is_not_waited_for() {
+        let (mut out, inbox) = channel(1, std::thread::current());
+        drop(inbox);
+        for _ in 0..3 * BATCH_DATAGRAMS {
+            out.push(b"x", src());
+        }
+        out.flush();
+        assert_eq!(out.dropped, 3 * BATCH_DATAGRAMS as u64);
+    }
+}
