@@ -41,7 +41,10 @@ export function prejoin(root: HTMLElement, opts: PrejoinOptions): Promise<JoinCh
   let audioOff = opts.startAudioMuted || Boolean(prefs.audioOff);
   let videoOff = opts.startVideoMuted || Boolean(prefs.videoOff);
   let media: LocalMedia[] = [];
-  let busy = false;
+  // Join stays disabled until the first request for camera and microphone
+  // is answered, so nobody joins without the devices they just allowed.
+  let busy = true;
+  let pending: Promise<void> = Promise.resolve();
 
   const video = h('video', { class: 'preview-video mirror', autoplay: true, muted: true, playsinline: true, 'data-testid': 'preview-video', props: { muted: true } });
   const status = h('p', { class: 'prejoin-status', role: 'status', 'data-testid': 'prejoin-status' });
@@ -75,8 +78,13 @@ export function prejoin(root: HTMLElement, opts: PrejoinOptions): Promise<JoinCh
     video.hidden = videoOff || !media.some((m) => m.kind === 'video');
   };
 
-  const acquire = async (audio: boolean, videoWanted: boolean) => {
-    if (!audio && !videoWanted) return;
+  const acquire = (audio: boolean, videoWanted: boolean): Promise<void> => (pending = pending.then(() => doAcquire(audio, videoWanted)));
+  const doAcquire = async (audio: boolean, videoWanted: boolean) => {
+    if (!audio && !videoWanted) {
+      busy = false;
+      refresh();
+      return;
+    }
     busy = true;
     refresh();
     setStatus('prejoin.requesting');
@@ -124,7 +132,9 @@ export function prejoin(root: HTMLElement, opts: PrejoinOptions): Promise<JoinCh
       stopLang();
       const displayName = nameInput.value.trim();
       save('displayName', displayName);
-      resolve({ displayName, media, audioMuted: audioOff });
+      joinBtn.disabled = true;
+      // A camera switched on just before Join is still on its way.
+      void pending.then(() => resolve({ displayName, media, audioMuted: audioOff }));
     };
     const draw = () => {
     nameInput.placeholder = t('prejoin.namePlaceholder');
@@ -159,6 +169,7 @@ export function prejoin(root: HTMLElement, opts: PrejoinOptions): Promise<JoinCh
       try {
         await loadMediaLibrary();
       } catch {
+        // Joining is impossible without the library: Join stays disabled.
         setStatus('errors.libraryLoad', true);
         return;
       }
