@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs what the tests need
 # (Node packages for the strophe.js interop tests, Python's slixmpp for the
-# component interop test), builds the daemons, runs every test.
+# component interop test, systemd-analyze for the unit checks, cargo-deb and
+# dpkg-dev for the package), builds the daemons, runs every test.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -11,6 +12,32 @@ if [ -f tests/js/package.json ]; then
 fi
 if [ -f tests/python/requirements.txt ]; then
   python3 -m pip install --quiet --disable-pip-version-check -r tests/python/requirements.txt
+fi
+
+apt_updated=no
+apt_install() {
+  if [ "$apt_updated" = no ]; then
+    apt-get update -qq
+    apt_updated=yes
+  fi
+  DEBIAN_FRONTEND=noninteractive apt-get install -y -qq --no-install-recommends "$@"
+}
+# tests/tests/systemd_units.rs: `systemd-analyze verify` on systemd/*.
+if ! command -v systemd-analyze >/dev/null; then
+  apt_install systemd
+fi
+# tests/tests/packaging.rs: cargo-deb builds the .deb (pinned: it accepts
+# the debug profile the package test uses with a warning, a later major
+# version may refuse it), dpkg-shlibdeps computes its libc dependency, and
+# the throwaway install uses unshare/setpriv (util-linux) and ip.
+if ! cargo deb --version >/dev/null 2>&1; then
+  cargo install cargo-deb --version 3.8.0 --locked
+fi
+if ! command -v dpkg-shlibdeps >/dev/null; then
+  apt_install dpkg-dev
+fi
+if ! command -v ip >/dev/null; then
+  apt_install iproute2
 fi
 
 echo "== building"
