@@ -7,35 +7,15 @@
 use std::os::unix::fs::{MetadataExt, PermissionsExt};
 use std::path::{Path, PathBuf};
 use std::process::{Command, Output};
-use std::sync::Once;
 use std::time::{Duration, Instant};
 
-use meet_tests::{Daemon, binary, free_port, wait_port, workspace_root};
+use meet_tests::{Daemon, binary, free_port, wait_port};
 
 const DOMAIN: &str = "meet.test";
 
-/// The focus and meet-web too (the shared harness builds the others).
-fn build_extra() {
-    static BUILD: Once = Once::new();
-    BUILD.call_once(|| {
-        let _ = binary("meetctl");
-        let mut args = vec!["build", "--bins", "-p", "focus"];
-        // meet-web joins these checks once its crate is in the workspace.
-        if workspace_root().join("crates/web/Cargo.toml").exists() {
-            args.extend(["-p", "web"]);
-        }
-        let cargo = std::env::var("CARGO").unwrap_or_else(|_| "cargo".into());
-        let status = Command::new(cargo)
-            .args(&args)
-            .current_dir(workspace_root())
-            .status()
-            .expect("cargo build");
-        assert!(status.success(), "building focus/web failed");
-    });
-}
-
+/// meet-web's checks run when its binary is built (the harness builds it
+/// with the other daemons).
 fn meet_web() -> Option<PathBuf> {
-    build_extra();
     let p = binary("meet-web");
     p.exists().then_some(p)
 }
@@ -50,7 +30,6 @@ struct Deployment {
 
 impl Deployment {
     fn new() -> Self {
-        build_extra();
         let dir = tempfile::tempdir().expect("tempdir");
         let www = dir.path().join("www");
         std::fs::create_dir_all(&www).expect("www");
