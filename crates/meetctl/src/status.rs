@@ -75,7 +75,8 @@ pub fn check(config_dir: &Path) -> Result<Vec<Finding>, String> {
             ));
         }
     }
-    out.extend(consistency(&dep));
+    let env = std::fs::read_to_string(JICOFO_ENV_FILE).unwrap_or_default();
+    out.extend(consistency(&dep, &shell_vars(&env)));
     if dep.xmpp.is_some() {
         out.push(health(
             daemons::XMPP_SERVER,
@@ -226,17 +227,73 @@ fn bridges(addr: SocketAddr) -> Finding {
     }
 }
 
+/// The guide's jicofo settings, which meet-rs-focus.service reads as an
+/// optional EnvironmentFile: its JICOFO_* values override focus.toml.
+const JICOFO_ENV_FILE: &str = "/etc/jitsi/jicofo/config";
+
+/// `KEY=value` lines of a shell-style file (comments skipped, one level of
+/// quotes removed), as systemd's EnvironmentFile reads them.
+fn shell_vars(text: &str) -> Vec<(String, String)> {
+    text.lines()
+        .map(str::trim)
+        .filter(|l| !l.starts_with('#'))
+        .filter_map(|l| l.split_once('='))
+        .map(|(k, v)| {
+            let v = v.trim();
+            let v = v
+                .strip_prefix('"')
+                .and_then(|v| v.strip_suffix('"'))
+                .or_else(|| v.strip_prefix('\'').and_then(|v| v.strip_suffix('\'')))
+                .unwrap_or(v);
+            (k.trim().to_string(), v.to_string())
+        })
+        .collect()
+}
+
 /// Mismatches between files that stop the daemons from talking to each
-/// other, found without asking them.
-fn consistency(dep: &Deployment) -> Vec<Finding> {
+/// other, found without asking them. `env` is the guide's jicofo file.
+fn consistency(dep: &Deployment, env: &[(String, String)]) -> Vec<Finding> {
     let mut out = Vec::new();
     let Some(domain) = dep.domain() else {
         return out;
     };
+    let var = |k: &str| {
+        env.iter()
+            .rev()
+            .find(|(key, v)| key == k && !v.trim().is_empty())
+            .map(|(_, v)| v.clone())
+    };
     let focus_host = dep
         .jicofo("component_domain")
         .unwrap_or_else(|| format!("focus.{domain}"));
-    if let (Some(a), Some(b)) = (dep.component_secret(&focus_host), dep.jicofo("secret"))
+    let component_secret = dep.component_secret(&focus_host);
+    if let (Some(a), Some(b)) = (&component_secret, var("JICOFO_SECRET"))
+        && *a != b
+    {
+        out.push(Finding::problem(
+            "config",
+            format!(
+                "{JICOFO_ENV_FILE} sets JICOFO_SECRET, which the focus uses instead of \
+                 focus.toml's secret, and it is not xmpp-server.toml's component_secret for \
+                 {focus_host}: remove that line (meet-rs does not need the file) and restart {}",
+                daemons::FOCUS.unit
+            ),
+        ));
+    }
+    if let (Some(a), Some(b)) = (dep.jicofo("auth_password"), var("JICOFO_AUTH_PASSWORD"))
+        && a != b
+    {
+        out.push(Finding::problem(
+            "config",
+            format!(
+                "{JICOFO_ENV_FILE} sets JICOFO_AUTH_PASSWORD, which the focus logs in with \
+                 instead of focus.toml's auth_password (the one `meetctl setup` gives the \
+                 account): remove that line and restart {}",
+                daemons::FOCUS.unit
+            ),
+        ));
+    }
+    if let (Some(a), Some(b)) = (component_secret, dep.jicofo("secret"))
         && a != b
     {
         out.push(Finding::problem(
@@ -256,6 +313,31 @@ fn consistency(dep: &Deployment) -> Vec<Finding> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn the_guides_jicofo_file_overriding_the_secrets_is_reported() {
+        let dir = tempfile::tempdir().expect("tempdir");
+        let w = |name: &str, text: &str| std::fs::write(dir.path().join(name), text).expect("w");
+        w(
+            "xmpp-server.toml",
+            "[[component]]\nhost = \"focus.d\"\ncomponent_secret = \"a\"\n",
+        );
+        w(
+            "focus.toml",
+            "[jicofo]\ndomain = \"d\"\nsecret = \"a\"\nauth_password = \"p\"\n",
+        );
+        let dep = Deployment::load(dir.path()).expect("load");
+        let guide = "# Jitsi Conference Focus settings\nJICOFO_HOST=localhost\n\
+                     JICOFO_SECRET=secret1\nJICOFO_AUTH_PASSWORD=\"secret2\"\n";
+        let f = consistency(&dep, &shell_vars(guide));
+        assert_eq!(f.len(), 2, "{f:?}");
+        assert!(f[0].text.contains("JICOFO_SECRET"), "{f:?}");
+        assert!(f[1].text.contains("JICOFO_AUTH_PASSWORD"), "{f:?}");
+        // Matching or empty values are fine (an empty value counts as unset).
+        let ok = "JICOFO_SECRET=a\nJICOFO_AUTH_PASSWORD='p'\nJICOFO_PORT=\n";
+        assert!(consistency(&dep, &shell_vars(ok)).is_empty());
+        assert!(consistency(&dep, &[]).is_empty());
+    }
 
     #[test]
     fn hints_name_the_daemon_to_look_at() {
@@ -282,6 +364,8 @@ mod tests {
             "[jicofo]\ndomain = \"d\"\nsecret = \"b\"\n[http]\nport = 1\n",
         );
         let f = check(dir.path()).expect("check");
+        // (The guide's jicofo file, read from its fixed path, is not
+        // expected on a test machine; its own test is below.)
         let text: Vec<String> = f
             .iter()
             .map(|f| format!("{}: {}", f.subject, f.text))
