@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 
 use minidom::Element;
 use str0m::config::Fingerprint;
-use str0m::media::{MediaKind, Mid, Pt};
+use str0m::media::{ExtensionValues, MediaKind, Mid, Pt};
 use str0m::net::{Protocol, Receive};
 use str0m::rtp::{RtpWrite, SeqNo, Ssrc};
 use str0m::{Candidate, Event, IceCreds, Input, Output, Rtc, RtcConfig};
@@ -38,6 +38,8 @@ struct Media {
     addr: SocketAddr,
     connected: bool,
     expected: BTreeSet<u32>,
+    /// The bridge asked for a keyframe (PLI/FIR).
+    keyframe_wanted: bool,
 }
 
 /// The ICE/DTLS parameters of an offer's transport.
@@ -158,6 +160,11 @@ pub struct Participant {
     pub audio_ssrc: u32,
     pub video_ssrc: u32,
     pub rtx_ssrc: u32,
+    /// Send three simulcast layers (SIM group): SSRCs video_ssrc, +2, +4,
+    /// each with an RTX partner one above. Set before the offer arrives.
+    pub simulcast: bool,
+    /// Send a loud audio level (RFC 6464) instead of silence.
+    pub loud: bool,
     pub sid: Option<String>,
     pub transport: Option<OfferTransport>,
     media: Option<Media>,
@@ -166,6 +173,16 @@ pub struct Participant {
     remote_video: BTreeSet<u32>,
     /// RTP packets received per SSRC (this session and earlier ones).
     pub received: BTreeMap<u32, usize>,
+    /// Video payloads received per (SSRC, layer they were sent on).
+    pub layers: BTreeMap<(u32, u32), usize>,
+    /// The bridge channel (colibri-ws), once opened.
+    ws: Option<
+        tokio_tungstenite::WebSocketStream<
+            tokio_tungstenite::MaybeTlsStream<tokio::net::TcpStream>,
+        >,
+    >,
+    /// Bridge-channel messages received, oldest first.
+    pub channel: Vec<serde_json::Value>,
     /// Stanzas not handled automatically, oldest first.
     pub inbox: Vec<Element>,
     /// Jingle actions received, in order.
@@ -241,12 +258,17 @@ impl Participant {
             audio_ssrc: ssrc_base,
             video_ssrc: ssrc_base + 1,
             rtx_ssrc: ssrc_base + 2,
+            simulcast: false,
+            loud: false,
             sid: None,
             transport: None,
             media: None,
             remote: BTreeMap::new(),
             remote_video: BTreeSet::new(),
             received: BTreeMap::new(),
+            layers: BTreeMap::new(),
+            ws: None,
+            channel: Vec::new(),
             inbox: Vec::new(),
             jingle_log: Vec::new(),
             seq: 1,
@@ -263,6 +285,7 @@ impl Participant {
         let deadline = Instant::now() + dur;
         while Instant::now() < deadline {
             self.poll_media();
+            self.poll_channel().await;
             match tokio::time::timeout(Duration::from_millis(5), self.xmpp.recv()).await {
                 Ok(Ok(Some(el))) => self.on_stanza(el).await,
                 Ok(Ok(None)) => panic!("{}: stream ended", self.nick),
@@ -392,13 +415,32 @@ impl Participant {
             addr.port()
         );
         let (a, v, r) = (self.audio_ssrc, self.video_ssrc, self.rtx_ssrc);
+        let mut video = format!(
+            "<source xmlns='{NS_SSMA}' ssrc='{v}'><parameter name='msid' value='{nick}-s {nick}-v'/></source><source xmlns='{NS_SSMA}' ssrc='{r}'/>",
+            nick = self.nick
+        );
+        let mut groups = format!(
+            "<ssrc-group xmlns='{NS_SSMA}' semantics='FID'><source ssrc='{v}'/><source ssrc='{r}'/></ssrc-group>"
+        );
+        if self.simulcast {
+            for (m, x) in [(v + 2, v + 3), (v + 4, v + 5)] {
+                video.push_str(&format!(
+                    "<source xmlns='{NS_SSMA}' ssrc='{m}'/><source xmlns='{NS_SSMA}' ssrc='{x}'/>"
+                ));
+                groups.push_str(&format!("<ssrc-group xmlns='{NS_SSMA}' semantics='FID'><source ssrc='{m}'/><source ssrc='{x}'/></ssrc-group>"));
+            }
+            groups.push_str(&format!(
+                "<ssrc-group xmlns='{NS_SSMA}' semantics='SIM'><source ssrc='{v}'/><source ssrc='{}'/><source ssrc='{}'/></ssrc-group>",
+                v + 2,
+                v + 4
+            ));
+        }
         let xml = format!(
             "<iq xmlns='jabber:client' type='set' to='{focus}' id='{action}-{sid}'><jingle xmlns='{NS_JINGLE}' action='{action}' sid='{sid}' responder='{room}/{nick}'>\
              <content creator='responder' name='audio' senders='both'><description xmlns='{NS_RTP}' media='audio'><payload-type id='111' name='opus' clockrate='48000' channels='2'/>\
              <source xmlns='{NS_SSMA}' ssrc='{a}'><parameter name='msid' value='{nick}-s {nick}-a'/></source></description>{transport}</content>\
              <content creator='responder' name='video' senders='both'><description xmlns='{NS_RTP}' media='video'><payload-type id='100' name='VP8' clockrate='90000'/>\
-             <source xmlns='{NS_SSMA}' ssrc='{v}'><parameter name='msid' value='{nick}-s {nick}-v'/></source><source xmlns='{NS_SSMA}' ssrc='{r}'/>\
-             <ssrc-group xmlns='{NS_SSMA}' semantics='FID'><source ssrc='{v}'/><source ssrc='{r}'/></ssrc-group></description>{transport}</content></jingle></iq>",
+             {video}{groups}</description>{transport}</content></jingle></iq>",
             focus = self.focus(),
             room = self.room,
             nick = self.nick,
@@ -435,12 +477,19 @@ impl Participant {
         api.declare_media(Mid::from("a"), MediaKind::Audio);
         api.declare_media(Mid::from("v"), MediaKind::Video);
         api.declare_stream_tx(Ssrc::from(self.audio_ssrc), None, Mid::from("a"), None);
-        api.declare_stream_tx(
-            Ssrc::from(self.video_ssrc),
-            Some(Ssrc::from(self.rtx_ssrc)),
-            Mid::from("v"),
-            None,
-        );
+        for (i, (media, rtx)) in self.video_layers().into_iter().enumerate() {
+            // One mid per layer: str0m paces send streams by mid.
+            let mid = if i == 0 {
+                "v".to_string()
+            } else {
+                format!("v{i}")
+            };
+            let mid = Mid::from(mid.as_str());
+            if i > 0 {
+                api.declare_media(mid, MediaKind::Video);
+            }
+            api.declare_stream_tx(Ssrc::from(media), Some(Ssrc::from(rtx)), mid, None);
+        }
         api.start_dtls(true).expect("dtls");
         self.media = Some(Media {
             rtc,
@@ -448,6 +497,7 @@ impl Participant {
             addr,
             connected: false,
             expected: BTreeSet::new(),
+            keyframe_wanted: true,
         });
         self.expect_remote();
     }
@@ -471,6 +521,16 @@ impl Participant {
         }
     }
 
+    /// (media, rtx) SSRC per video layer sent, lowest first.
+    pub fn video_layers(&self) -> Vec<(u32, u32)> {
+        let v = self.video_ssrc;
+        if self.simulcast {
+            vec![(v, v + 1), (v + 2, v + 3), (v + 4, v + 5)]
+        } else {
+            vec![(v, self.rtx_ssrc)]
+        }
+    }
+
     pub fn connected(&self) -> bool {
         self.media.as_ref().is_some_and(|m| m.connected)
     }
@@ -481,7 +541,7 @@ impl Participant {
         };
         let mut buf = [0u8; 2048];
         loop {
-            drain(m, &mut self.received);
+            drain(m, &mut self.received, &mut self.layers);
             match m.socket.recv_from(&mut buf) {
                 Ok((n, src)) => {
                     if let Ok(r) = Receive::new(Protocol::Udp, src, m.addr, &buf[..n]) {
@@ -492,11 +552,14 @@ impl Participant {
             }
         }
         let _ = m.rtc.handle_input(Input::Timeout(Instant::now()));
-        drain(m, &mut self.received);
+        drain(m, &mut self.received, &mut self.layers);
     }
 
-    /// One audio packet and one (keyframe every 30) video packet.
+    /// One audio packet (with an audio level) and one video packet per
+    /// layer (a keyframe every 30 frames or when the bridge asks). Video
+    /// payloads carry their layer's SSRC in bytes 2..6.
     pub fn send_media(&mut self) {
+        let layers = self.video_layers();
         let Some(m) = self.media.as_mut() else {
             return;
         };
@@ -507,37 +570,96 @@ impl Participant {
         self.frames += 1;
         let now = Instant::now();
         let seq = u64::from(self.seq);
+        let key = std::mem::take(&mut m.keyframe_wanted) || self.frames % 30 == 1;
         let mut api = m.rtc.direct_api();
         if let Some(tx) = api.stream_tx(&Ssrc::from(self.audio_ssrc)) {
             let mut p = vec![0xfc];
             p.extend(std::iter::repeat_n(0x5a, 60));
             #[allow(clippy::cast_possible_truncation)]
             let ts = (seq * 960) as u32;
-            tx.write_rtp(RtpWrite::new(
-                Pt::new_with_value(PT_OPUS),
-                SeqNo::from(seq),
-                ts,
-                now,
-                p,
-            ));
+            let ext = ExtensionValues {
+                audio_level: Some(if self.loud { -10 } else { -127 }),
+                voice_activity: Some(self.loud),
+                ..ExtensionValues::default()
+            };
+            tx.write_rtp(
+                RtpWrite::new(Pt::new_with_value(PT_OPUS), SeqNo::from(seq), ts, now, p)
+                    .ext_vals(ext),
+            );
         }
-        let key = self.frames % 30 == 1;
-        if let Some(tx) = api.stream_tx(&Ssrc::from(self.video_ssrc)) {
+        #[allow(clippy::cast_possible_truncation)]
+        let ts = (u64::from(self.frames) * 3000) as u32;
+        for (media, _) in layers {
+            let Some(tx) = api.stream_tx(&Ssrc::from(media)) else {
+                continue;
+            };
+            // VP8 descriptor S=1, PID=0; payload header P=0 on a keyframe.
             let mut p = vec![0x10, if key { 0x00 } else { 0x01 }];
-            if key {
-                // A VP8 keyframe header: start code and a 16x16 size.
-                p.extend_from_slice(&[0x9d, 0x01, 0x2a, 16, 0, 16, 0]);
-            }
+            p.extend_from_slice(&media.to_be_bytes());
             p.extend(std::iter::repeat_n(0xa5, 300));
-            #[allow(clippy::cast_possible_truncation)]
-            let ts = (u64::from(self.frames) * 3000) as u32;
             tx.write_rtp(
                 RtpWrite::new(Pt::new_with_value(PT_VP8), SeqNo::from(seq), ts, now, p)
                     .marker(true)
                     .nackable(true),
             );
         }
-        drain(m, &mut self.received);
+        drain(m, &mut self.received, &mut self.layers);
+    }
+
+    /// Video packets received from `other`, by the layer they were sent on.
+    pub fn layers_from(&self, other: &Participant) -> BTreeMap<u32, usize> {
+        self.layers
+            .iter()
+            .filter(|((ssrc, _), _)| *ssrc == other.video_ssrc)
+            .map(|((_, layer), n)| (*layer, *n))
+            .collect()
+    }
+
+    /// Opens the bridge channel: the colibri-ws URL of the offer.
+    pub async fn open_channel(&mut self) {
+        let url = self
+            .transport
+            .as_ref()
+            .and_then(|t| t.web_socket.clone())
+            .expect("the offer has a colibri-ws URL");
+        let (ws, _) = tokio_tungstenite::connect_async(url.as_str())
+            .await
+            .unwrap_or_else(|e| panic!("{}: colibri-ws {url}: {e}", self.nick));
+        self.ws = Some(ws);
+    }
+
+    /// Sends one bridge-channel message.
+    pub async fn send_channel(&mut self, msg: serde_json::Value) {
+        use futures::SinkExt;
+        let ws = self.ws.as_mut().expect("open_channel first");
+        ws.send(tokio_tungstenite::tungstenite::Message::text(
+            msg.to_string(),
+        ))
+        .await
+        .expect("colibri-ws send");
+    }
+
+    async fn poll_channel(&mut self) {
+        use futures::StreamExt;
+        let Some(ws) = self.ws.as_mut() else {
+            return;
+        };
+        while let Ok(Some(Ok(m))) = tokio::time::timeout(Duration::from_millis(1), ws.next()).await
+        {
+            if let tokio_tungstenite::tungstenite::Message::Text(t) = m
+                && let Ok(v) = serde_json::from_str(t.as_str())
+            {
+                self.channel.push(v);
+            }
+        }
+    }
+
+    /// Bridge-channel messages of one `colibriClass`.
+    pub fn channel_of(&self, class: &str) -> Vec<&serde_json::Value> {
+        self.channel
+            .iter()
+            .filter(|m| m["colibriClass"] == class)
+            .collect()
     }
 
     /// Packets received from `other`'s audio and video SSRCs.
@@ -617,7 +739,11 @@ pub async fn conference_request(xmpp: &mut TxClient, room: &str, session: Option
         .expect("conference answer")
 }
 
-fn drain(m: &mut Media, received: &mut BTreeMap<u32, usize>) {
+fn drain(
+    m: &mut Media,
+    received: &mut BTreeMap<u32, usize>,
+    layers: &mut BTreeMap<(u32, u32), usize>,
+) {
     while let Ok(out) = m.rtc.poll_output() {
         match out {
             Output::Timeout(_) => break,
@@ -626,8 +752,19 @@ fn drain(m: &mut Media, received: &mut BTreeMap<u32, usize>) {
             }
             Output::Event(Event::Connected) => m.connected = true,
             Output::Event(Event::RtpPacket(p)) => {
-                *received.entry(*p.header.ssrc).or_default() += 1;
+                let ssrc = *p.header.ssrc;
+                *received.entry(ssrc).or_default() += 1;
+                if *p.header.payload_type == PT_VP8 && p.payload.len() >= 6 {
+                    let layer = u32::from_be_bytes([
+                        p.payload[2],
+                        p.payload[3],
+                        p.payload[4],
+                        p.payload[5],
+                    ]);
+                    *layers.entry((ssrc, layer)).or_default() += 1;
+                }
             }
+            Output::Event(Event::KeyframeRequest(_)) => m.keyframe_wanted = true,
             Output::Event(_) => {}
         }
     }
