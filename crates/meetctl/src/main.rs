@@ -7,7 +7,9 @@
 //!   every daemon's health endpoint (status.rs over probe.rs). deployment.rs
 //!   reads a config folder, files.rs writes with the right owner and mode.
 //! - `up` runs a complete localhost deployment in the foreground for
-//!   development (up.rs). `import` (the guide's own files) is a later issue.
+//!   development (up.rs).
+//! - `import` translates the guide's own prosody, jicofo, jvb and Apache
+//!   files into the same four configs (import/).
 
 mod adduser;
 mod binaries;
