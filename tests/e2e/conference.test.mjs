@@ -266,3 +266,40 @@ describe('IFrame API', { skip }, () => {
     }
   });
 });
+
+describe('connection loss', { skip }, () => {
+  test('a dropped XMPP connection is reported and the participant rejoins by itself', async () => {
+    const browser = await launch();
+    try {
+      const room = roomName('reconnect');
+      const a = await participant(browser);
+      const b = await participant(browser);
+      // A's XMPP WebSocket goes through the test so it can be cut.
+      const sockets = [];
+      await a.page.routeWebSocket(/\/xmpp-websocket/, (ws) => {
+        ws.connectToServer();
+        sockets.push(ws);
+      });
+      await join(a.page, room, 'Dropped', { waitPreview: false });
+      await join(b.page, room, 'Stays', { waitPreview: false });
+      await remoteTile(b.page, 'Dropped').waitFor({ timeout: 20000 });
+      const firstId = await a.page.locator('[data-testid="tile-local"]').getAttribute('data-participant');
+
+      for (const ws of sockets) await ws.close({ code: 1006, reason: 'test cut' }).catch(() => ws.close());
+      await a.page.locator('[data-notice="connectionLost"]').waitFor({ timeout: 20000 });
+      await a.page.waitForFunction(
+        (old) => {
+          const id = document.querySelector('[data-testid="tile-local"]')?.dataset.participant;
+          return id && id !== 'local' && id !== old && !document.querySelector('[data-notice="status"]');
+        },
+        firstId,
+        { timeout: 60000 },
+      );
+      await remoteTile(a.page, 'Stays').waitFor({ timeout: 20000 });
+      await remoteTile(b.page, 'Dropped').waitFor({ timeout: 20000 });
+      assert.equal(await remoteTile(b.page, 'Dropped').count(), 1);
+    } finally {
+      await browser.close();
+    }
+  });
+});

@@ -26,7 +26,8 @@ export function renderHome(root: HTMLElement, typed?: string): void {
   const update = () => {
     const room = toRoomName(input.value);
     go.disabled = room === '';
-    replace(preview, room ? t('home.linkPreview', { link: location.origin + roomPath(room) }) : t('home.nameInvalid'));
+    // Shown decoded (readable Cyrillic); the address bar carries it percent-encoded.
+    replace(preview, room ? t('home.linkPreview', { link: `${location.origin}/${room}` }) : t('home.nameInvalid'));
   };
   input.addEventListener('input', update);
   update();
