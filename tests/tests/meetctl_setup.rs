@@ -326,6 +326,35 @@ fn setup_writes_matching_checked_private_configs_and_keeps_them() {
     let (ok, text) = d.meetctl(&["adduser", "bad@name", "--password-file", &pw_arg]);
     assert!(!ok, "{text}");
 
+    // The operator's own certificate replaces the generated one in web.toml.
+    let own = d.var.join("own");
+    std::fs::create_dir_all(&own).expect("own");
+    for ext in ["crt", "key"] {
+        std::fs::copy(
+            d.etc.join(format!("certs/{DOMAIN}.{ext}")),
+            own.join(format!("site.{ext}")),
+        )
+        .expect("copy cert");
+    }
+    let (cert, key) = (own.join("site.crt"), own.join("site.key"));
+    let (cert_s, key_s) = (cert.to_string_lossy(), key.to_string_lossy());
+    let with_cert = d.setup_ok(&["--cert", &cert_s, "--key", &key_s]);
+    assert!(
+        with_cert.contains("web.toml: kept, added or set server.certificate, server.private_key"),
+        "{with_cert}"
+    );
+    let web = d.toml("web.toml");
+    assert_eq!(str_at(&web, &["server", "certificate"]), cert_s);
+    assert_eq!(str_at(&web, &["server", "private_key"]), key_s);
+    // Still secure: a run without --secure undoes nothing.
+    assert_eq!(
+        str_at(&web, &["hosts", "anonymousdomain"]),
+        "guest.meet.test"
+    );
+    if meet_web().is_some() {
+        check_config("meet-web", &d.file("web.toml"));
+    }
+
     // A different domain in the same folder is refused, not mixed in.
     let out = Command::new(binary("meetctl"))
         .args(["setup", "--domain", "other.test", "--config-dir"])
