@@ -356,12 +356,10 @@ fn xmpp_certificates(plan: &Plan, dep: &Deployment, xmpp: &XmppServer) -> Result
 /// e.g. a bridge pointed at another server, are left alone).
 fn accounts(dep: &Deployment, xmpp: &XmppServer) -> Result<(), String> {
     let mut wanted = Vec::new();
-    if let (Some(user), Some(host), Some(pw)) = (
-        dep.jicofo("auth_user").or(Some("focus".into())),
-        dep.jicofo("auth_domain"),
-        dep.jicofo("auth_password"),
-    ) {
-        wanted.push((user, host, pw));
+    // focus.toml's auth_user defaults to "focus" (JICOFO_AUTH_USER).
+    let focus_user = dep.jicofo("auth_user").unwrap_or_else(|| "focus".into());
+    if let (Some(host), Some(pw)) = (dep.jicofo("auth_domain"), dep.jicofo("auth_password")) {
+        wanted.push((focus_user, host, pw));
     }
     for a in dep.bridge_accounts() {
         wanted.push((a.username, a.domain, a.password));
