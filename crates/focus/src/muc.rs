@@ -175,13 +175,16 @@ pub fn owner_submit_whois() -> Element {
     q
 }
 
-/// `muc#admin` grant of `owner` to a real JID (§2.4).
+/// `muc#admin` grant of `owner` to a real JID (§2.4). Affiliations belong
+/// to bare JIDs (XEP-0045 §5.2): the resource is dropped, as Prosody
+/// refuses a full JID (`modify/jid-malformed`).
 pub fn grant_owner(real_jid: &str) -> Element {
+    let bare = real_jid.split_once('/').map_or(real_jid, |(bare, _)| bare);
     let mut q = Element::bare("query", NS_MUC_ADMIN);
     q.append_child(el(
         "item",
         NS_MUC_ADMIN,
-        &[("affiliation", "owner"), ("jid", real_jid)],
+        &[("affiliation", "owner"), ("jid", bare)],
     ));
     q
 }
@@ -254,5 +257,15 @@ mod tests {
         assert_eq!(form_value(&q, "nope"), None);
         let s = String::from(&owner_submit_whois());
         assert!(s.contains("anyone") && s.contains("submit"));
+    }
+
+    #[test]
+    fn owner_grants_name_the_bare_jid() {
+        for jid in ["u@meet.test/res", "u@meet.test/a/b", "u@meet.test"] {
+            let q = grant_owner(jid);
+            let item = q.get_child("item", NS_MUC_ADMIN).expect("item");
+            assert_eq!(item.attr("jid"), Some("u@meet.test"), "{jid}");
+            assert_eq!(item.attr("affiliation"), Some("owner"));
+        }
     }
 }
