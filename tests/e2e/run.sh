@@ -7,7 +7,7 @@
 #   - else meet-web alone if it is built (UI-only tests);
 #   - else static-server.mjs (UI-only tests).
 # With the full stack it then starts a secure-domain stack (secure-stack.py)
-# for secure.test.mjs.
+# for secure.test.mjs, and one without a videobridge for nobridge.test.mjs.
 # Artifacts (screenshots) go to tests/e2e/artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -123,6 +123,37 @@ if [ "$FULL" = 1 ] && [ "${SKIP_SECURE:-0}" != 1 ]; then
   if [ "$sstatus" != 0 ]; then
     echo "== secure stack log (last 80 lines)"; tail -n 80 "$TMP/secure.log"
     status=$sstatus
+  fi
+fi
+
+# "No bridge": xmpp-server, focus and meet-web without a videobridge (the
+# test starts one later to see the notice clear).
+if [ "$FULL" = 1 ] && [ "${SKIP_NOBRIDGE:-0}" != 1 ]; then
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  PIDS=()
+  echo "== starting a stack without a videobridge"
+  NB="$TMP/nobridge"
+  NWEB=$(free_port)
+  "$BIN/meetctl" up --generate-only --state "$NB" --domain localhost --web-port "$NWEB" \
+    --c2s-port "$(free_port)" --http-port "$(free_port)" --component-port "$(free_port)" \
+    --jvb-udp-port "$(free_port)" --jvb-http-port "$(free_port)" --focus-http-port "$(free_port)" \
+    --web-root "$DIST" >"$TMP/nobridge.log" 2>&1
+  for d in xmpp-server:xmpp-server.toml focus:focus.toml meet-web:web.toml; do
+    "$BIN/${d%%:*}" --config "$NB/${d#*:}" >>"$TMP/nobridge.log" 2>&1 &
+    PIDS+=($!)
+  done
+  NBASE="http://localhost:$NWEB"
+  for _ in $(seq 1 120); do
+    if curl -fsS -o /dev/null "$NBASE/config.js" 2>/dev/null; then break; fi
+    sleep 0.5
+  done
+  nstatus=0
+  MEET_NOBRIDGE_BASE_URL="$NBASE" MEET_NOBRIDGE_BRIDGE="$BIN/videobridge $NB/videobridge.toml" \
+    node --test --test-timeout=300000 nobridge.test.mjs || nstatus=$?
+  if [ "$nstatus" != 0 ]; then
+    echo "== no-bridge stack log (last 60 lines)"; tail -n 60 "$TMP/nobridge.log"
+    status=$nstatus
   fi
 fi
 exit "$status"

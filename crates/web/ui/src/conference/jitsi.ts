@@ -44,6 +44,8 @@ export type Notice =
   | 'connectionLost'
   | 'mediaInterrupted'
   | 'mediaRestored'
+  /** The bridge channel opened: media can flow (clears a bridgeDown notice). */
+  | 'mediaConnected'
   | 'mutedByModerator'
   | 'becameModerator';
 
@@ -322,6 +324,7 @@ export class Meeting extends Emitter<MeetingEvents> {
     });
     on('conference.connectionInterrupted', () => this.emit('notice', 'mediaInterrupted'));
     on('conference.connectionRestored', () => this.emit('notice', 'mediaRestored'));
+    on('conference.dataChannelOpened', () => this.emit('notice', 'mediaConnected'));
     on('conference.failed', (err: string) => this.onConferenceFailed(err));
   }
 
@@ -348,8 +351,10 @@ export class Meeting extends Emitter<MeetingEvents> {
         void this.close();
         return;
       case 'conference.videobridgeNotAvailable':
+        // Stay in the room: the focus invites us again once a bridge is
+        // back, and leaving would only hide the real cause behind
+        // "connection lost".
         this.emit('notice', 'bridgeDown');
-        this.reconnect();
         return;
       default:
         // Focus left, ICE failed, connection errors: start over.

@@ -215,7 +215,11 @@ export async function runConference(root: HTMLElement, opts: ConferenceOptions):
     if (kind === 'mediaRestored' && !mediaInterrupted) return;
     if (kind === 'mediaRestored') mediaInterrupted = false;
     if (kind === 'becameModerator' && !othersSeen) return;
-    const text: Record<Notice, MessageKey> = {
+    if (kind === 'mediaConnected') {
+      notices.hide('bridgeDown');
+      return;
+    }
+    const text: Record<Exclude<Notice, 'mediaConnected'>, MessageKey> = {
       bridgeDown: 'notice.bridgeDown',
       focusUnavailable: 'notice.focusUnavailable',
       connectionLost: 'notice.connectionLost',
