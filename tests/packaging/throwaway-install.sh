@@ -14,15 +14,22 @@ set -eu
 
 if [ "${MEET_RS_THROWAWAY:-}" != inside ]; then
     old="$(realpath "$1")" new="$(realpath "$2")"
-    export MEET_RS_THROWAWAY=inside
-    exec unshare --mount --net --propagation private sh "$(realpath "$0")" "$old" "$new"
+    # The mount point lives in this machine's /tmp; everything mounted on
+    # it exists only inside the namespace, so only the empty folder is
+    # left to remove afterwards.
+    base="$(mktemp -d /tmp/meet-rs-throwaway.XXXXXX)"
+    rc=0
+    MEET_RS_THROWAWAY=inside MEET_RS_THROWAWAY_BASE="$base" \
+        unshare --mount --net --propagation private sh "$(realpath "$0")" "$old" "$new" || rc=$?
+    rmdir "$base"
+    exit "$rc"
 fi
 
 OLD="$1" NEW="$2"
 fail() { echo "throwaway-install: FAILED: $*" >&2; exit 1; }
 step() { echo "== $*"; }
 
-base="$(mktemp -d /tmp/meet-rs-throwaway.XXXXXX)"
+base="$MEET_RS_THROWAWAY_BASE"
 mount -t tmpfs tmpfs "$base"
 mkdir -p "$base/upper" "$base/work" "$base/root"
 mount -t overlay overlay -o "lowerdir=/,upperdir=$base/upper,workdir=$base/work" "$base/root"
