@@ -17,4 +17,6 @@ pub mod fake_media;
 pub mod http;
 pub mod media;
 pub mod stats;
+#[cfg(feature = "testing")]
+pub mod testing;
 pub mod xmpp;

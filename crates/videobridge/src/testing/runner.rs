@@ -1,0 +1,68 @@
+//! One tokio task per synthetic endpoint: it reads the endpoint's socket
+//! the moment a datagram arrives (so latency is not inflated by a polling
+//! loop), feeds the endpoint, and sleeps until the endpoint's next timer or
+//! send. All tasks of a run share one [`RunControl`].
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, AtomicUsize, Ordering};
+use std::time::{Duration, Instant};
+
+use tokio::net::UdpSocket;
+
+use super::endpoint::{EndpointReport, SyntheticEndpoint};
+
+/// Longest a task sleeps before looking at the control flags.
+const MAX_SLEEP: Duration = Duration::from_millis(20);
+
+/// Flags every task of a run watches.
+#[derive(Debug, Default)]
+pub struct RunControl {
+    /// Count sent and received packets and latencies.
+    pub measuring: AtomicBool,
+    /// Leave the loop and report.
+    pub stop: AtomicBool,
+    /// Endpoints whose DTLS is up.
+    pub connected: AtomicUsize,
+}
+
+/// Drives `ep` on `socket` until [`RunControl::stop`]; returns what it
+/// measured.
+pub async fn drive(
+    mut ep: SyntheticEndpoint,
+    socket: UdpSocket,
+    control: Arc<RunControl>,
+) -> EndpointReport {
+    let mut buf = vec![0u8; 2048];
+    let mut counted = false;
+    while !control.stop.load(Ordering::Relaxed) {
+        ep.set_measuring(control.measuring.load(Ordering::Relaxed));
+        let now = Instant::now();
+        let next = ep.poll(now, |data, to| {
+            // UDP on loopback: a full buffer loses the datagram, as a
+            // network would.
+            let _ = socket.try_send_to(data, to);
+        });
+        if !counted && ep.is_connected() {
+            counted = true;
+            control.connected.fetch_add(1, Ordering::Relaxed);
+        }
+        let wake = next.min(now + MAX_SLEEP);
+        tokio::select! {
+            r = socket.recv_from(&mut buf) => {
+                if let Ok((n, src)) = r {
+                    if let Some(d) = buf.get(..n) {
+                        ep.receive(Instant::now(), src, d);
+                    }
+                    // Whatever else is queued, without going back to sleep.
+                    while let Ok((n, src)) = socket.try_recv_from(&mut buf) {
+                        if let Some(d) = buf.get(..n) {
+                            ep.receive(Instant::now(), src, d);
+                        }
+                    }
+                }
+            }
+            _ = tokio::time::sleep_until(wake.into()) => {}
+        }
+    }
+    ep.into_report()
+}
