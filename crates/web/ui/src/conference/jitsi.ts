@@ -268,6 +268,7 @@ export class Meeting extends Emitter<MeetingEvents> {
       this.joinedOnce = true;
       this.moderator = Boolean(conf.isModerator());
       this.emit('status', 'joined');
+      this.sendReceiverView();
       this.emit('joined', this.localInfo());
       for (const p of conf.getParticipants()) this.emit('participantJoined', this.info(p));
     });
@@ -577,6 +578,41 @@ export class Meeting extends Emitter<MeetingEvents> {
     if (!this.conference) return Promise.reject(new Error('not joined'));
     this.password = undefined;
     return this.conference.unlock();
+  }
+
+  /**
+   * Tells the bridge which video matters (protocol notes §6.2,
+   * ReceiverVideoConstraints): in stage view the participant on stage in
+   * HD and the filmstrip small; in tile view everyone at a medium size.
+   * Without this the library's default asks for thumbnails only.
+   */
+  setReceiverView(onStage: string | null, tileView: boolean): void {
+    this.view = { onStage, tileView };
+    this.sendReceiverView();
+  }
+
+  private view: { onStage: string | null; tileView: boolean } = { onStage: null, tileView: false };
+
+  private sendReceiverView(): void {
+    const conf = this.conference;
+    if (!conf?.setReceiverConstraints) return;
+    const { onStage, tileView } = this.view;
+    const lastN = this.cfg.channelLastN ?? -1;
+    try {
+      if (tileView || !onStage) {
+        conf.setReceiverConstraints({ lastN, selectedEndpoints: [], onStageEndpoints: [], defaultConstraints: { maxHeight: 360 }, constraints: {} });
+      } else {
+        conf.setReceiverConstraints({
+          lastN,
+          selectedEndpoints: [],
+          onStageEndpoints: [onStage],
+          defaultConstraints: { maxHeight: 180 },
+          constraints: { [onStage]: { maxHeight: 720 } },
+        });
+      }
+    } catch (e) {
+      console.warn('setReceiverConstraints failed', e);
+    }
   }
 
   // ---- moderator actions -------------------------------------------------------

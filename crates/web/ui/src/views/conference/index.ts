@@ -73,6 +73,7 @@ export async function runConference(root: HTMLElement, opts: ConferenceOptions):
 
   const toolbar = new Toolbar((action) => void onAction(action));
   tiles.menuFor = (info: ParticipantInfo) => participantMenu(meeting, info);
+  tiles.onLayout = (onStage, tv) => meeting.setReceiverView(onStage, tv);
   chat.onUnreadChange = (unread) => toolbar.update({ unread });
 
   const syncLocal = () => {

@@ -34,6 +34,9 @@ export class Tiles {
   private tiles = new Map<string, Tile>();
   private dominant: string | null = null;
   private tileView = false;
+  /** Called when the participant on stage or the layout changes. */
+  onLayout: (onStage: string | null, tileView: boolean) => void = () => {};
+  private lastLayout = '';
   /** Builds the moderator menu of a remote tile (empty when not moderator). */
   menuFor: (info: ParticipantInfo) => HTMLElement | null = () => null;
 
@@ -161,6 +164,12 @@ export class Tiles {
       remote.find((x) => x.el.classList.contains('screen')) ??
       remote.find((x) => x.info.id === this.dominant) ??
       remote[0];
+    const stageId = stage && !this.tileView ? stage.info.id : null;
+    const key = `${stageId}|${this.tileView}`;
+    if (key !== this.lastLayout) {
+      this.lastLayout = key;
+      this.onLayout(stageId, this.tileView);
+    }
     // Filmstrip slots for the others (the stylesheet places them by --i).
     let slot = 0;
     for (const tile of this.tiles.values()) {
