@@ -7,6 +7,26 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 echo "== installing test dependencies"
+# tests/tests/prosody_interop.rs runs our focus and videobridge against
+# Debian's stock Prosody. Only its binaries are used: each test writes its
+# own config, pidfile and data in a temporary directory. The system-wide
+# service the package may start is stopped and disabled.
+if ! command -v prosody >/dev/null || ! command -v prosodyctl >/dev/null; then
+  if [ "$(id -u)" -eq 0 ]; then
+    as_root=""
+  elif command -v sudo >/dev/null; then
+    as_root=sudo
+  else
+    echo "tests/run.sh: prosody is missing; installing it needs root or sudo" >&2
+    exit 1
+  fi
+  $as_root apt-get update -qq
+  $as_root env DEBIAN_FRONTEND=noninteractive apt-get install -y -qq prosody
+  if [ -d /run/systemd/system ]; then
+    $as_root systemctl disable --now prosody >/dev/null 2>&1 || true
+  fi
+  $as_root prosodyctl stop >/dev/null 2>&1 || true
+fi
 if [ -f tests/js/package.json ]; then
   (cd tests/js && npm ci --no-audit --no-fund --loglevel=error)
 fi

@@ -1,4 +1,5 @@
-//! Start a real `focus` against a running [`XmppServer`]: the component
+//! Start a real `focus` against a running XMPP server (our
+//! [`crate::xmpp::XmppServer`] or [`crate::prosody::Prosody`]): the component
 //! focus.meet.test (secret [`FOCUS_SECRET`]), the account
 //! focus@auth.meet.test (registered by the caller, password `focus-pw`),
 //! the brewery `JvbBrewery@internal.auth.meet.test`, HTTP on a free port.
@@ -6,8 +7,8 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::xmpp::{FOCUS_SECRET, XmppServer};
-use crate::{Daemon, binary, free_port, wait_port};
+use crate::xmpp::FOCUS_SECRET;
+use crate::{Daemon, XmppDeployment, binary, free_port, wait_port};
 
 /// The guide's JICOFO_* variables, removed so the test's file decides.
 pub const GUIDE_VARS: [&str; 8] = [
@@ -28,11 +29,11 @@ pub struct Focus {
 
 /// Writes a config (plus `extra` lines in `[jicofo]`), checks it, starts
 /// the focus and waits for its HTTP port.
-pub fn start(s: &XmppServer, extra: &str) -> Focus {
+pub fn start(s: &impl XmppDeployment, extra: &str) -> Focus {
     let bin = binary("focus");
     let http_port = free_port();
-    let config = s.dir.path().join("focus.toml");
-    let ca = s.dir.path().join("data/auth.meet.test.crt");
+    let config = s.dir().join("focus.toml");
+    let ca = s.ca_file();
     std::fs::write(
         &config,
         format!(
@@ -52,8 +53,8 @@ enable_health_checks = true
 [http]
 port = {http_port}
 "#,
-            component = s.component_port,
-            c2s = s.c2s_port,
+            component = s.component_port(),
+            c2s = s.c2s_port(),
             ca = ca.display(),
         ),
     )
@@ -72,7 +73,7 @@ port = {http_port}
         "check-config: {}",
         String::from_utf8_lossy(&out.stderr)
     );
-    let daemon = Daemon::spawn("focus", cmd, s.dir.path().join("focus.log"));
+    let daemon = Daemon::spawn("focus", cmd, s.dir().join("focus.log"));
     assert!(
         wait_port(http_port, Duration::from_secs(30)),
         "focus did not open its HTTP port\n{}",

@@ -4,6 +4,7 @@
 
 pub mod focus;
 pub mod participant;
+pub mod prosody;
 pub mod raw;
 pub mod tx;
 pub mod videobridge;
@@ -16,6 +17,21 @@ use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::sync::Once;
 use std::time::{Duration, Instant};
+
+/// What the focus and videobridge launchers need of a running XMPP server
+/// that serves the test deployment (meet.test anonymous, auth.meet.test
+/// with the focus and jvb accounts, conference.meet.test,
+/// internal.auth.meet.test, the component focus.meet.test): our
+/// [`xmpp::XmppServer`] or Debian's Prosody ([`prosody::Prosody`]).
+pub trait XmppDeployment {
+    /// Where the daemons' configs and logs go.
+    fn dir(&self) -> &Path;
+    fn c2s_port(&self) -> u16;
+    /// The XEP-0114 component port.
+    fn component_port(&self) -> u16;
+    /// A PEM file to trust for STARTTLS to auth.meet.test.
+    fn ca_file(&self) -> PathBuf;
+}
 
 /// The workspace root (this crate lives in `<root>/tests`).
 pub fn workspace_root() -> PathBuf {

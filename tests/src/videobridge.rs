@@ -1,4 +1,5 @@
-//! Start a real `videobridge` against a running [`XmppServer`]: the jvb
+//! Start a real `videobridge` against a running XMPP server (our
+//! [`crate::xmpp::XmppServer`] or [`crate::prosody::Prosody`]): the jvb
 //! account on auth.meet.test (registered by the caller, password `jvb-pw`),
 //! the brewery `JvbBrewery@internal.auth.meet.test`, media and HTTP on free
 //! loopback ports.
@@ -6,8 +7,7 @@
 use std::process::Command;
 use std::time::Duration;
 
-use crate::xmpp::XmppServer;
-use crate::{Daemon, binary, free_port, wait_port};
+use crate::{Daemon, XmppDeployment, binary, free_port, wait_port};
 
 pub struct Bridge {
     pub daemon: Daemon,
@@ -16,13 +16,13 @@ pub struct Bridge {
 
 /// Write a config (validated with `check-config`), start the bridge as brewery
 /// occupant `nick` (also its server id), and wait for its HTTP port.
-pub fn start(s: &XmppServer, nick: &str, region: Option<&str>) -> Bridge {
+pub fn start(s: &impl XmppDeployment, nick: &str, region: Option<&str>) -> Bridge {
     let bin = binary("videobridge");
     let http_port = free_port();
     let udp_port = free_port();
     // One file per bridge: a test may run several.
-    let config = s.dir.path().join(format!("videobridge-{nick}.toml"));
-    let ca = s.dir.path().join("data/auth.meet.test.crt");
+    let config = s.dir().join(format!("videobridge-{nick}.toml"));
+    let ca = s.ca_file();
     let region = region
         .map(|r| format!("region = \"{r}\"\n"))
         .unwrap_or_default();
@@ -55,7 +55,7 @@ local_addresses = ["127.0.0.1"]
 [videobridge.http]
 port = {http_port}
 "#,
-            c2s = s.c2s_port,
+            c2s = s.c2s_port(),
             ca = ca.display(),
         ),
     )
@@ -76,7 +76,7 @@ port = {http_port}
     let daemon = Daemon::spawn(
         "videobridge",
         cmd,
-        s.dir.path().join(format!("videobridge-{nick}.log")),
+        s.dir().join(format!("videobridge-{nick}.log")),
     );
     assert!(
         wait_port(http_port, Duration::from_secs(30)),

@@ -4,7 +4,7 @@ use std::path::PathBuf;
 use std::process::Command;
 use std::time::Duration;
 
-use crate::{Daemon, binary, free_port, wait_port};
+use crate::{Daemon, XmppDeployment, binary, free_port, wait_port};
 
 pub const DOMAIN: &str = "meet.test";
 pub const FOCUS: &str = "focus.meet.test";
@@ -239,5 +239,20 @@ muc_component = "conference.meet.test"
             "register: {}",
             String::from_utf8_lossy(&out.stderr)
         );
+    }
+}
+
+impl XmppDeployment for XmppServer {
+    fn dir(&self) -> &std::path::Path {
+        self.dir.path()
+    }
+    fn c2s_port(&self) -> u16 {
+        self.c2s_port
+    }
+    fn component_port(&self) -> u16 {
+        self.component_port
+    }
+    fn ca_file(&self) -> PathBuf {
+        self.dir.path().join("data/auth.meet.test.crt")
     }
 }
