@@ -145,7 +145,7 @@ async fn bridge_channel_speaker_last_n_and_simulcast_layers() {
             bridge.daemon.log()
         )
     };
-    let mut a = Participant::join(s.c2s_port, &s.ca_pems, ROOM, "aaaaaaaa", 1000, true).await;
+    let a = Participant::join(s.c2s_port, &s.ca_pems, ROOM, "aaaaaaaa", 1000, true).await;
     let mut b = Participant::join(s.c2s_port, &s.ca_pems, ROOM, "bbbbbbbb", 2000, true).await;
     let mut c = Participant::join(s.c2s_port, &s.ca_pems, ROOM, "cccccccc", 3000, false).await;
     b.loud = true;

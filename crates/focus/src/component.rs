@@ -46,7 +46,148 @@ pub const MAX_BACKOFF: Duration = Duration::from_secs(30);
 const LOGIN_TIMEOUT: Duration = Duration::from_secs(20);
 const WRITE_TIMEOUT: Duration = Duration::from_secs(15);
 
-type Stream = XmlStream<BufStream<TcpStream>, Element>;
+type Stream = XmlStream<BufStream<VersionedHeader<TcpStream>>, Element>;
+
+/// XEP-0114 §3: the server answers the component's stream header without a
+/// `version` attribute (Prosody does), while tokio-xmpp's stream layer
+/// refuses a header without `version='1.0'` unless its `component` feature
+/// is on (which would change the default namespace for the whole build).
+/// This reader adds the attribute to the server's stream header when it is
+/// missing; everything after the header passes through untouched.
+struct VersionedHeader<S> {
+    io: S,
+    /// What has been read while looking for the end of the header.
+    head: Vec<u8>,
+    /// The (rewritten) header, not yet handed out.
+    out: Vec<u8>,
+    out_pos: usize,
+    header_done: bool,
+}
+
+/// Longest stream header looked at; a longer one is passed on unchanged.
+const MAX_HEADER: usize = 4096;
+
+impl<S> VersionedHeader<S> {
+    fn new(io: S) -> Self {
+        Self {
+            io,
+            head: Vec::new(),
+            out: Vec::new(),
+            out_pos: 0,
+            header_done: false,
+        }
+    }
+}
+
+/// The end (index of `>`) of the first start tag that is not a
+/// declaration or processing instruction, quotes respected.
+fn stream_header_end(bytes: &[u8]) -> Option<(usize, usize)> {
+    let mut i = 0;
+    while i < bytes.len() {
+        if bytes[i] == b'<' && bytes.get(i + 1).is_some_and(|b| *b != b'?' && *b != b'!') {
+            let start = i;
+            let mut quote = None;
+            for (j, b) in bytes.iter().enumerate().skip(i + 1) {
+                match (quote, *b) {
+                    (None, b'"' | b'\'') => quote = Some(*b),
+                    (Some(q), b) if b == q => quote = None,
+                    (None, b'>') => return Some((start, j)),
+                    _ => {}
+                }
+            }
+            return None;
+        }
+        i += 1;
+    }
+    None
+}
+
+/// With `version='1.0'` added to the stream header in `head`, if missing.
+fn add_version(mut head: Vec<u8>, start: usize, end: usize) -> Vec<u8> {
+    let tag = &head[start..end];
+    let has_version = tag
+        .windows(8)
+        .enumerate()
+        .any(|(k, w)| w.starts_with(b"version") && k > 0 && tag[k - 1].is_ascii_whitespace());
+    if !has_version {
+        // Before a self-closing slash there is none: a stream header never closes itself.
+        head.splice(end..end, b" version='1.0'".iter().copied());
+    }
+    head
+}
+
+impl<S: tokio::io::AsyncRead + Unpin> tokio::io::AsyncRead for VersionedHeader<S> {
+    fn poll_read(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &mut tokio::io::ReadBuf<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        use std::task::Poll;
+        let this = self.get_mut();
+        loop {
+            if this.out_pos < this.out.len() {
+                let n = buf.remaining().min(this.out.len() - this.out_pos);
+                buf.put_slice(&this.out[this.out_pos..this.out_pos + n]);
+                this.out_pos += n;
+                return Poll::Ready(Ok(()));
+            }
+            if this.header_done {
+                return std::pin::Pin::new(&mut this.io).poll_read(cx, buf);
+            }
+            let mut chunk = [0u8; 1024];
+            let mut rb = tokio::io::ReadBuf::new(&mut chunk);
+            match std::pin::Pin::new(&mut this.io).poll_read(cx, &mut rb) {
+                Poll::Pending => return Poll::Pending,
+                Poll::Ready(Err(e)) => return Poll::Ready(Err(e)),
+                Poll::Ready(Ok(())) => {}
+            }
+            let got = rb.filled();
+            let head = if got.is_empty() {
+                // End of stream: hand over what there is.
+                Some(std::mem::take(&mut this.head))
+            } else {
+                this.head.extend_from_slice(got);
+                match stream_header_end(&this.head) {
+                    Some((start, end)) => {
+                        Some(add_version(std::mem::take(&mut this.head), start, end))
+                    }
+                    None if this.head.len() > MAX_HEADER => Some(std::mem::take(&mut this.head)),
+                    None => None,
+                }
+            };
+            if let Some(head) = head {
+                this.header_done = true;
+                this.out = head;
+                this.out_pos = 0;
+                if this.out.is_empty() {
+                    return Poll::Ready(Ok(()));
+                }
+            }
+        }
+    }
+}
+
+impl<S: tokio::io::AsyncWrite + Unpin> tokio::io::AsyncWrite for VersionedHeader<S> {
+    fn poll_write(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+        buf: &[u8],
+    ) -> std::task::Poll<std::io::Result<usize>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_write(cx, buf)
+    }
+    fn poll_flush(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_flush(cx)
+    }
+    fn poll_shutdown(
+        self: std::pin::Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<std::io::Result<()>> {
+        std::pin::Pin::new(&mut self.get_mut().io).poll_shutdown(cx)
+    }
+}
 
 /// What the component needs from the config.
 #[derive(Debug, Clone)]
@@ -117,9 +258,14 @@ async fn login(settings: &Settings) -> Result<Stream, String> {
         from: None,
         id: None,
     };
-    let mut pending = initiate_stream(BufStream::new(tcp), NS_COMPONENT, header, Timeouts::tight())
-        .await
-        .map_err(|e| format!("stream start: {e}"))?;
+    let mut pending = initiate_stream(
+        BufStream::new(VersionedHeader::new(tcp)),
+        NS_COMPONENT,
+        header,
+        Timeouts::tight(),
+    )
+    .await
+    .map_err(|e| format!("stream start: {e}"))?;
     let id = pending
         .take_header()
         .id
@@ -368,6 +514,28 @@ mod tests {
 
     fn iq(xml: &str) -> Element {
         xml.parse().expect("test xml")
+    }
+
+    #[tokio::test]
+    async fn a_stream_header_without_version_gets_one() {
+        use tokio::io::AsyncReadExt;
+        let read_all = |input: &'static [u8]| async move {
+            let mut r = VersionedHeader::new(input);
+            let mut out = String::new();
+            r.read_to_string(&mut out).await.expect("read");
+            out
+        };
+        // Prosody 0.12's answer (XEP-0114 §3 example 2 has no version either).
+        let prosody = b"<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' from='focus.meet.test' xml:lang='en' id='50c5' xmlns:stream='http://etherx.jabber.org/streams'><handshake/>";
+        assert_eq!(
+            read_all(prosody).await,
+            "<?xml version='1.0'?><stream:stream xmlns='jabber:component:accept' from='focus.meet.test' xml:lang='en' id='50c5' xmlns:stream='http://etherx.jabber.org/streams' version='1.0'><handshake/>"
+        );
+        // A header with a version, and a quoted '>', pass unchanged.
+        let ours = b"<stream:stream id='a>b' version='1.0' xmlns='jabber:component:accept'>";
+        assert_eq!(read_all(ours).await.as_bytes(), ours);
+        let empty: &[u8] = b"";
+        assert_eq!(read_all(empty).await, "");
     }
 
     #[test]
