@@ -69,9 +69,10 @@ describe('two participants in one room', { skip }, () => {
     await bob.page.waitForFunction(
       () => [...document.querySelectorAll('[data-testid="tile-remote"] video')].some((v) => v.videoWidth > 0),
       null,
-      // Generous: when the bridge's DTLS handshake stalls, the library's
-      // ICE-failure recovery re-invites after ~45 s (see run.sh notes).
-      { timeout: 120000 },
+      // Generous: when the videobridge's DTLS handshake with Chromium stalls
+      // (seen on about half the sessions here), the library asks the focus
+      // for a new session after ~45 s, sometimes more than once.
+      { timeout: 180000 },
     );
     const firstFrameMs = Date.now() - t0;
     console.log(`TIMING Go -> first remote video frame: ${firstFrameMs} ms`);
@@ -79,7 +80,7 @@ describe('two participants in one room', { skip }, () => {
     await remoteTile(alice.page, 'Bob').waitFor();
     await remoteTile(bob.page, 'Alice').waitFor();
     for (const [who, page] of [['Alice', alice.page], ['Bob', bob.page]]) {
-      await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="tile-remote"] video')].some((v) => v.videoWidth > 0), null, { timeout: 120000 });
+      await page.waitForFunction(() => [...document.querySelectorAll('[data-testid="tile-remote"] video')].some((v) => v.videoWidth > 0), null, { timeout: 180000 });
       const g = await growing(page);
       assert.ok(g.ok, `${who} receives media: ${JSON.stringify(g)}`);
     }
@@ -88,6 +89,11 @@ describe('two participants in one room', { skip }, () => {
     await remoteTile(bob.page, 'Alice').locator('[data-testid="badge-moderator"]').waitFor();
     assert.equal(await bob.page.locator('[data-testid="tile-local"] [data-testid="badge-moderator"]').count(), 0);
     await alice.page.screenshot({ path: path.join(ARTIFACTS, 'conference-two.png') });
+  });
+
+  test('the active speaker is highlighted', async () => {
+    // The fake microphones beep; the bridge names a dominant speaker.
+    await alice.page.locator('.tile.speaking').waitFor({ timeout: 30000 });
   });
 
   test('chat messages are delivered, with an unread count, as text', async () => {
@@ -210,6 +216,46 @@ describe('moderator hand-over', { skip }, () => {
       await testid(a.page, 'end-page').waitFor();
       await b.page.locator('[data-testid="tile-local"] [data-testid="badge-moderator"]').waitFor({ timeout: 20000 });
       await b.page.locator('[data-notice="becameModerator"]').waitFor({ timeout: 5000 });
+    } finally {
+      await browser.close();
+    }
+  });
+});
+
+describe('roles, start muted and settings', { skip }, () => {
+  test('a moderator makes another participant moderator; start-muted and renaming show up for the others', async () => {
+    const browser = await launch();
+    try {
+      const room = roomName('roles');
+      const a = await participant(browser);
+      const b = await participant(browser);
+      await join(a.page, room, 'Owner', { waitPreview: false });
+      // Second participant starts with the microphone off (pre-join toggle).
+      await b.page.goto(`${BASE}/${room}`);
+      await testid(b.page, 'display-name').fill('Muted');
+      await b.page.waitForFunction(() => document.querySelector('[data-testid="preview-video"]')?.videoWidth > 0, null, { timeout: 20000 });
+      await testid(b.page, 'prejoin-mic').click();
+      assert.equal(await testid(b.page, 'prejoin-mic').getAttribute('aria-pressed'), 'false');
+      await testid(b.page, 'join').click();
+      await joined(b.page);
+      assert.equal(await testid(b.page, 'tool-mic').getAttribute('aria-label'), 'Unmute');
+      const tile = remoteTile(a.page, 'Muted');
+      await tile.locator('[data-testid="badge-muted"]').waitFor({ timeout: 15000 });
+
+      await tile.hover();
+      await tile.locator('[data-testid="participant-actions"]').click();
+      await tile.locator('[data-testid="action-grant"]').click();
+      await b.page.locator('[data-testid="tile-local"] [data-testid="badge-moderator"]').waitFor({ timeout: 15000 });
+      await tile.locator('[data-testid="badge-moderator"]').waitFor({ timeout: 15000 });
+
+      // More -> settings: a new display name reaches the other side.
+      await testid(b.page, 'tool-more').click();
+      await testid(b.page, 'settings-name').fill('Renamed');
+      await testid(b.page, 'settings-save').click();
+      await remoteTile(a.page, 'Renamed').waitFor({ timeout: 15000 });
+      // Unmuting reaches the other side too.
+      await testid(b.page, 'tool-mic').click();
+      await remoteTile(a.page, 'Renamed').locator('[data-testid="badge-muted"]').waitFor({ state: 'detached', timeout: 15000 });
     } finally {
       await browser.close();
     }
