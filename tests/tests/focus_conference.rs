@@ -354,3 +354,82 @@ async fn secure_domain_authenticated_creator_then_guests() {
     wait_connected(&mut bob, &f.daemon.log()).await;
     drop(alice);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn hostile_requests_get_errors_and_the_conference_goes_on() {
+    let s = server();
+    let bridge = videobridge::start(&s, "jvb1", None);
+    let f = focus::start(&s, "");
+    wait_healthy(&f).await;
+    let logs = || {
+        format!(
+            "--- focus\n{}\n--- bridge\n{}",
+            f.daemon.log(),
+            bridge.daemon.log()
+        )
+    };
+    let mut a = Participant::join(s.c2s_port, &s.ca_pems, ROOM, "aaaaaaaa", 1000, true).await;
+    wait_connected(&mut a, &logs()).await;
+    let sid = a.sid.clone().expect("sid");
+    let focus_jid = format!("{ROOM}/focus");
+    let jingle = |id: &str, body: &str| {
+        format!("<iq xmlns='jabber:client' type='set' to='{focus_jid}' id='{id}'>{body}</iq>")
+    };
+    let cases = [
+        // Malformed conference requests to the component.
+        (
+            "<iq xmlns='jabber:client' type='set' to='focus.meet.test' id='h1'><conference xmlns='http://jitsi.org/protocol/focus'/></iq>".to_string(),
+            "bad-request",
+        ),
+        (
+            "<iq xmlns='jabber:client' type='set' to='focus.meet.test' id='h2'><conference xmlns='http://jitsi.org/protocol/focus' room='not a room'/></iq>".to_string(),
+            "bad-request",
+        ),
+        // Jingle without an action, for an unknown session, replayed, hostile.
+        (jingle("h3", &format!("<jingle xmlns='urn:xmpp:jingle:1' sid='{sid}'/>")), "bad-request"),
+        (
+            jingle("h4", "<jingle xmlns='urn:xmpp:jingle:1' action='source-add' sid='nope'/>"),
+            "unknown-session",
+        ),
+        (
+            jingle("h5", &format!("<jingle xmlns='urn:xmpp:jingle:1' action='session-accept' sid='{sid}'/>")),
+            "out-of-order",
+        ),
+        (
+            jingle("h6", &format!("<jingle xmlns='urn:xmpp:jingle:1' action='source-add' sid='{sid}'><content name='audio'><description xmlns='urn:xmpp:jingle:apps:rtp:1' media='audio'><source xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' ssrc='1000'/></description></content></jingle>")),
+            "bad-request",
+        ),
+        (
+            jingle("h7", &format!("<jingle xmlns='urn:xmpp:jingle:1' action='source-add' sid='{sid}'><content name='video'><description xmlns='urn:xmpp:jingle:apps:rtp:1' media='video'>{}</description></content></jingle>",
+                (0..40).map(|i| format!("<source xmlns='urn:xmpp:jingle:apps:rtp:ssma:0' ssrc='{}'/>", 50_000 + i)).collect::<String>())),
+            "bad-request",
+        ),
+        (
+            jingle("h8", &format!("<jingle xmlns='urn:xmpp:jingle:1' action='transport-info' sid='{sid}'><content name='audio'><transport xmlns='urn:xmpp:jingle:transports:ice-udp:1'><candidate component='one'/></transport></content></jingle>")),
+            "bad-request",
+        ),
+        // Mute of someone who is not there.
+        (
+            jingle("h9", &format!("<mute xmlns='http://jitsi.org/jitmeet/audio' jid='{ROOM}/zzzzzzzz'>true</mute>")),
+            "item-not-found",
+        ),
+    ];
+    for (xml, expect) in &cases {
+        let r = a.iq(xml).await;
+        let text = String::from(&r);
+        assert_eq!(r.attr("type"), Some("error"), "{xml}\n→ {text}");
+        assert!(text.contains(expect), "{xml}\n→ {text}");
+    }
+    // The conference is not stuck: B joins and both exchange media.
+    let mut b = Participant::join(s.c2s_port, &s.ca_pems, ROOM, "bbbbbbbb", 2000, false).await;
+    wait_connected(&mut b, &logs()).await;
+    assert!(
+        a.run_until(Duration::from_secs(10), |a| a
+            .remote
+            .contains_key("bbbbbbbb"))
+            .await,
+        "A never got B's sources after the hostile requests\n{}",
+        logs()
+    );
+    check_media(&mut [&mut a, &mut b], logs).await;
+}
