@@ -657,6 +657,37 @@ async fn limits_on_bodies_and_headers() {
     assert_eq!(r.status, 200);
 }
 
+#[tokio::test]
+async fn connection_limit_and_idle_timeout() {
+    let w = start(Options {
+        extra: "[limits]\nmax_connections = 1\nidle_timeout_secs = 2\n".into(),
+        ..Options::default()
+    });
+    // The one slot is taken by an idle connection…
+    let mut first = web::tls_connect(w.https_port, &w.cert_pem).await;
+    let config = web::client_config(
+        &w.cert_pem,
+        &[&rustls::version::TLS13, &rustls::version::TLS12],
+    );
+    let port = w.https_port;
+    let second = tokio::spawn(async move { web::tls_connect_with(port, config).await });
+    tokio::time::sleep(Duration::from_millis(500)).await;
+    assert!(!second.is_finished(), "a second connection was served");
+    // …until the idle timeout closes it; then the waiting one is served.
+    let mut buf = [0u8; 16];
+    let read = tokio::time::timeout(Duration::from_secs(10), first.read(&mut buf))
+        .await
+        .expect("idle connection closed in time");
+    assert!(matches!(read, Ok(0) | Err(_)), "{read:?}");
+    let second = tokio::time::timeout(Duration::from_secs(10), second)
+        .await
+        .expect("second connection served in time")
+        .expect("task")
+        .expect("handshake");
+    let r = web::exchange(second, "GET", "/about/health", &[], b"").await;
+    assert_eq!(r.status, 200);
+}
+
 fn check_config(text: &str) -> (Option<i32>, String) {
     let dir = tempfile::tempdir().expect("tempdir");
     let root = dir.path().join("www");

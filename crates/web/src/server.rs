@@ -101,8 +101,23 @@ async fn accept_loop(
 ) {
     let mut stop = app.stop.clone();
     loop {
-        // Take a slot first: at the limit, new connections wait in the
-        // kernel's backlog instead of being accepted and starved.
+        let accepted = tokio::select! {
+            _ = stopped(&mut stop) => return,
+            a = listener.accept() => a,
+        };
+        let (stream, peer) = match accepted {
+            Ok(x) => x,
+            Err(e) => {
+                // Typically EMFILE: back off instead of spinning.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(Duration::from_millis(50)).await;
+                continue;
+            }
+        };
+        // At the limit, this loop holds the one connection it accepted
+        // and accepts no more until a slot frees, so further clients wait
+        // in the kernel's backlog. (Taking the slot before accept would
+        // park one slot per idle listener.)
         let permit = tokio::select! {
             _ = stopped(&mut stop) => return,
             p = slots.clone().acquire_owned() => match p {
@@ -110,27 +125,14 @@ async fn accept_loop(
                 Err(_) => return,
             },
         };
-        let accepted = tokio::select! {
-            _ = stopped(&mut stop) => return,
-            a = listener.accept() => a,
-        };
-        match accepted {
-            Ok((stream, peer)) => {
-                tokio::spawn(connection(
-                    stream,
-                    peer,
-                    kind,
-                    tls.clone(),
-                    app.clone(),
-                    permit,
-                ));
-            }
-            Err(e) => {
-                // Typically EMFILE: back off instead of spinning.
-                tracing::warn!(error = %e, "accept failed");
-                tokio::time::sleep(Duration::from_millis(50)).await;
-            }
-        }
+        tokio::spawn(connection(
+            stream,
+            peer,
+            kind,
+            tls.clone(),
+            app.clone(),
+            permit,
+        ));
     }
 }
 
