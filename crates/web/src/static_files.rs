@@ -140,7 +140,9 @@ impl StaticFiles {
         let repr = if wants_gzip {
             let gz_path = with_gz_suffix(path);
             match tokio::fs::metadata(&gz_path).await {
-                Ok(m) if m.is_file() => Representation::GzFile(gz_path, m),
+                // A .gz older than its file is stale (the file was
+                // rebuilt without it): compress here instead.
+                Ok(m) if m.is_file() && !older(&m, &meta) => Representation::GzFile(gz_path, m),
                 _ if (gzip::MIN_SIZE..=gzip::MAX_SIZE).contains(&meta.len()) => {
                     Representation::GzMemory
                 }
@@ -220,6 +222,13 @@ impl StaticFiles {
         let gz = Bytes::from(gz);
         self.gzip.put(path, meta.len(), modified, gz.clone());
         Some(gz)
+    }
+}
+
+fn older(a: &Metadata, b: &Metadata) -> bool {
+    match (a.modified(), b.modified()) {
+        (Ok(a), Ok(b)) => a < b,
+        _ => false,
     }
 }
 
@@ -377,6 +386,20 @@ mod tests {
         assert_ne!(resp.headers()[ETAG], gz_tag);
         let body = resp.into_body().collect().await.expect("body").to_bytes();
         assert_eq!(&body[..], &gzip::compress(b"pre").expect("gz")[..]);
+
+        // A .gz older than the file is ignored.
+        let gz_file = std::fs::File::options()
+            .write(true)
+            .open(root.join("libs/app.js.gz"))
+            .expect("open");
+        gz_file
+            .set_modified(UNIX_EPOCH + std::time::Duration::from_secs(1))
+            .expect("set mtime");
+        let resp = files
+            .serve(&path, StatusCode::OK, CachePolicy::Immutable, &cond)
+            .await
+            .expect("served");
+        assert_eq!(resp.headers()[ETAG], gz_tag);
 
         // Without Accept-Encoding: the file itself.
         let plain = HeaderMap::new();
