@@ -96,14 +96,11 @@ impl Forward<'_> {
         self.metrics.upstream_errors.inc();
         tracing::warn!(upstream = self.name, address = %self.upstream.authority, error = %error, "proxied request failed");
         let text = if status == StatusCode::GATEWAY_TIMEOUT {
-            "upstream timed out\n"
+            format!("{} timed out\n", self.name)
         } else {
-            match self.name {
-                "videobridge" => "videobridge unavailable\n",
-                _ => "xmpp-server unavailable\n",
-            }
+            format!("{} unavailable\n", self.name)
         };
-        body::text(status, text)
+        body::with_type(status, body::TEXT, text)
     }
 }
 
