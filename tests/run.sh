@@ -60,6 +60,10 @@ if ! command -v ip >/dev/null; then
   apt_install iproute2
 fi
 
+# The meeting UI (npm): meet-web's tests, the package and the browser tests
+# serve it.
+crates/web/ui/build.sh
+
 echo "== building"
 cargo build --workspace --bins --all-targets
 

@@ -105,6 +105,12 @@ fn the_deb_has_the_stack_and_sound_maintainer_scripts_and_installs_for_real() {
         listing.contains("./usr/share/meet-rs/web/"),
         "static_root missing"
     );
+    // The meeting UI itself, with its sub-folders kept.
+    assert!(
+        listing.contains("./usr/share/meet-rs/web/index.html")
+            && listing.contains("./usr/share/meet-rs/web/libs/jquery-3.6.0.min.js"),
+        "the UI is not in the package: {listing}"
+    );
     assert!(
         !listing.contains(" ./etc/"),
         "the package ships files in /etc:\n{listing}"
