@@ -1,7 +1,8 @@
 // Shared helpers for the browser tests: Debian's Chromium with fake media,
 // fresh contexts per participant, and small page helpers.
 import { chromium } from 'playwright-core';
-import { mkdirSync } from 'node:fs';
+import { existsSync, mkdirSync, writeFileSync } from 'node:fs';
+import os from 'node:os';
 import { createServer } from 'node:http';
 import path from 'node:path';
 
@@ -27,11 +28,43 @@ const FLAGS = [
   '--autoplay-policy=no-user-gesture-required',
 ];
 
+/**
+ * A continuous tone for the fake microphone (Chromium loops the file): the
+ * default fake device only beeps, which is too short to count as speech for
+ * the bridge's dominant-speaker detection.
+ */
+function toneFile() {
+  const file = path.join(os.tmpdir(), 'meet-e2e-tone.wav');
+  if (existsSync(file)) return file;
+  const rate = 48000;
+  const samples = rate * 4;
+  const buf = Buffer.alloc(44 + samples * 2);
+  buf.write('RIFF', 0);
+  buf.writeUInt32LE(36 + samples * 2, 4);
+  buf.write('WAVEfmt ', 8);
+  buf.writeUInt32LE(16, 16);
+  buf.writeUInt16LE(1, 20); // PCM
+  buf.writeUInt16LE(1, 22); // mono
+  buf.writeUInt32LE(rate, 24);
+  buf.writeUInt32LE(rate * 2, 28);
+  buf.writeUInt16LE(2, 32);
+  buf.writeUInt16LE(16, 34);
+  buf.write('data', 36);
+  buf.writeUInt32LE(samples * 2, 40);
+  for (let i = 0; i < samples; i++) {
+    // 220 Hz plus a little 330 Hz, at about half scale.
+    const v = 0.35 * Math.sin((2 * Math.PI * 220 * i) / rate) + 0.15 * Math.sin((2 * Math.PI * 330 * i) / rate);
+    buf.writeInt16LE(Math.round(v * 32767), 44 + i * 2);
+  }
+  writeFileSync(file, buf);
+  return file;
+}
+
 export async function launch() {
   return chromium.launch({
     executablePath: process.env.CHROMIUM ?? '/usr/bin/chromium',
     headless: true,
-    args: [...FLAGS, ...(process.env.E2E_CHROMIUM_FLAGS ?? '').split(' ').filter(Boolean)],
+    args: [...FLAGS, `--use-file-for-fake-audio-capture=${toneFile()}`, ...(process.env.E2E_CHROMIUM_FLAGS ?? '').split(' ').filter(Boolean)],
   });
 }
 

@@ -40,6 +40,10 @@ test('a guest waits for the host, the host signs in, then both are in the room',
   await testid(guest.page, 'login-dialog').waitFor({ timeout: 20000 });
   await guest.page.locator('[data-notice="status"]', { hasText: 'Waiting for the host' }).waitFor();
   await guest.page.keyboard.press('Escape');
+  // Closed, it stays closed; the waiting notice offers to sign in instead.
+  await testid(guest.page, 'notice-status-action').waitFor();
+  await guest.page.waitForTimeout(6000);
+  assert.equal(await testid(guest.page, 'login-dialog').count(), 0);
 
   const host = await participant(browser);
   await openRoom(host.page, room, 'Host');

@@ -7,12 +7,13 @@ export class Notices {
   readonly el = h('div', { class: 'notices', role: 'status', 'aria-live': 'polite', 'data-testid': 'notices' });
   private byId = new Map<string, HTMLElement>();
 
-  show(id: string, text: string, opts: { sticky?: boolean; error?: boolean; ms?: number } = {}): void {
+  show(id: string, text: string, opts: { sticky?: boolean; error?: boolean; ms?: number; action?: { label: string; run: () => void } } = {}): void {
     this.hide(id);
     const el = h(
       'div',
       { class: opts.error ? 'notice error' : 'notice', 'data-notice': id },
       h('span', null, text),
+      opts.action && h('button', { class: 'btn small', type: 'button', 'data-testid': `notice-${id}-action`, on: { click: opts.action.run } }, opts.action.label),
       h('button', { class: 'btn icon', type: 'button', 'aria-label': t('common.close'), on: { click: () => this.hide(id) } }, '×'),
     );
     this.byId.set(id, el);

@@ -163,6 +163,7 @@ export async function runConference(root: HTMLElement, opts: ConferenceOptions):
 
   meeting.on('status', (status, delay) => {
     if (status === 'joined') notices.hide('status');
+    else if (status === 'waitingForHost' && loginDismissed) return;
     else notices.show('status', t(STATUS_TEXT[status], { seconds: delay ?? 0 }), { sticky: true });
   });
   meeting.on('joined', (info) => {
@@ -252,9 +253,20 @@ export async function runConference(root: HTMLElement, opts: ConferenceOptions):
       else meeting.submitPassword(pwd);
     });
   });
+  // The focus is asked again every few seconds while the host is away; the
+  // login dialog opens once, and after the user closes it a Sign in button
+  // in the waiting notice brings it back (instead of popping up each time).
+  let loginDismissed = false;
+  const showLogin = () => {
+    if (loginDialog) return;
+    loginDialog = openLogin(meeting, () => {
+      loginDialog = null;
+      loginDismissed = true;
+      notices.show('status', t('status.waitingForHost'), { sticky: true, action: { label: t('login.submit'), run: showLogin } });
+    });
+  };
   meeting.on('authRequired', (canLogin) => {
-    if (!canLogin || loginDialog) return;
-    loginDialog = openLogin(meeting, () => (loginDialog = null));
+    if (canLogin && !loginDismissed) showLogin();
   });
 
   // ---- IFrame API commands -------------------------------------------------------
