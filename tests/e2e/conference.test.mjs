@@ -236,11 +236,23 @@ describe('roles, start muted and settings', { skip }, () => {
       await b.page.waitForFunction(() => document.querySelector('[data-testid="preview-video"]')?.videoWidth > 0, null, { timeout: 20000 });
       await testid(b.page, 'prejoin-mic').click();
       assert.equal(await testid(b.page, 'prejoin-mic').getAttribute('aria-pressed'), 'false');
+      // ... and the camera off.
+      await testid(b.page, 'prejoin-camera').click();
+      await b.page.waitForFunction(() => document.querySelector('[data-testid="preview-video"]').hidden);
       await testid(b.page, 'join').click();
       await joined(b.page);
       assert.equal(await testid(b.page, 'tool-mic').getAttribute('aria-label'), 'Unmute');
+      assert.equal(await testid(b.page, 'tool-camera').getAttribute('aria-label'), 'Start camera');
       const tile = remoteTile(a.page, 'Muted');
       await tile.locator('[data-testid="badge-muted"]').waitFor({ timeout: 15000 });
+      assert.match(await tile.getAttribute('class'), /video-off/);
+      // Turning the camera on later adds a video track the other side gets.
+      await testid(b.page, 'tool-camera').click();
+      await a.page.waitForFunction(
+        () => [...document.querySelectorAll('[data-testid="tile-remote"]')].some((t) => t.textContent.includes('Muted') && !t.classList.contains('video-off')),
+        null,
+        { timeout: 20000 },
+      );
 
       await tile.hover();
       await tile.locator('[data-testid="participant-actions"]').click();
