@@ -263,6 +263,14 @@ fn run(s: Scenario) -> Outcome {
         .map(|t| rt.block_on(t).expect("task"))
         .collect();
     let rss3 = measure::rss_bytes().unwrap_or(0);
+    if std::env::var_os("FORWARDING_DEBUG").is_some() {
+        for (i, r) in reports.iter().enumerate() {
+            eprintln!(
+                "ep{i}: sent {}+{} received {}+{} keyframe requests {}",
+                r.sent_audio, r.sent_video, r.received_audio, r.received_video, r.keyframe_requests
+            );
+        }
+    }
 
     let threads: Vec<(String, f64)> = cpu_after
         .iter()

@@ -244,6 +244,9 @@ pub struct Endpoint {
     pub sctp: Option<ChannelId>,
     /// str0m panicked on this peer: it is left alone until expired.
     pub failed: bool,
+    /// RTP or RTCP was written into it since time last moved on for it
+    /// (see `Worker::release_written`).
+    pub written: bool,
 }
 
 impl Endpoint {
@@ -271,6 +274,7 @@ impl Endpoint {
             ws: None,
             sctp: None,
             failed: false,
+            written: false,
         }
     }
 

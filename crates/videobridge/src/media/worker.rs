@@ -249,6 +249,8 @@ pub struct Worker {
     touched: Vec<Key>,
     /// The core's per-packet output, reused.
     forwards: Vec<Forward>,
+    /// Endpoints with packets written but not yet released (reused).
+    written: Vec<Key>,
     next_stats: Instant,
 }
 
@@ -290,6 +292,7 @@ impl Worker {
             by_addr: HashMap::new(),
             touched: Vec::new(),
             forwards: Vec::new(),
+            written: Vec::new(),
             next_stats: now + setup.stats_interval,
             setup,
         }
@@ -316,8 +319,10 @@ impl Worker {
                     self.on_datagram(data, src, now);
                 }
                 self.inbox.give_back(batch);
+                self.release_written(now);
                 self.io.flush();
             }
+            self.release_written(now);
             self.io.flush();
             if now >= self.next_stats {
                 self.publish_stats(now);
@@ -342,6 +347,35 @@ impl Worker {
         self.shutdown();
         self.io.flush();
         self.publish_stats(Instant::now());
+    }
+
+    /// str0m sends what was written into a peer only once time moves on
+    /// for it (`handle_input(Timeout)` stamps its send queue), so every peer
+    /// written to since the last call gets one tick: once per input batch,
+    /// not once per forwarded packet, and before the batch's datagrams
+    /// leave, so forwarding adds no wait for the peer's own next timer.
+    fn release_written(&mut self, now: Instant) {
+        while !self.written.is_empty() {
+            let mut keys = std::mem::take(&mut self.written);
+            for &key in &keys {
+                let Some(ep) = self.endpoints.get_mut(key) else {
+                    continue;
+                };
+                ep.written = false;
+                let handled = guard(ep, |ep| ep.rtc.handle_input(Input::Timeout(now)));
+                if let Some(Err(e)) = handled {
+                    tracing::debug!(endpoint = %ep.id, error = %e, "timeout refused");
+                }
+                drive(key, ep, &mut self.io);
+            }
+            keys.clear();
+            if self.written.is_empty() {
+                // Reuse the allocation.
+                self.written = keys;
+            }
+            // What the ticks produced (events) may write more.
+            self.process(now);
+        }
     }
 
     fn ts(&self, now: Instant) -> Timestamp {
@@ -646,7 +680,10 @@ impl Worker {
                 self.io.counters.dropped_forward += 1;
                 continue;
             }
-            drive(rkey, receiver, &mut self.io);
+            if !receiver.written {
+                receiver.written = true;
+                self.written.push(rkey);
+            }
         }
     }
 
@@ -677,7 +714,10 @@ impl Worker {
                             rx.request_keyframe(KeyframeRequestKind::Pli);
                         }
                     });
-                    drive(key, ep, &mut self.io);
+                    if !ep.written {
+                        ep.written = true;
+                        self.written.push(key);
+                    }
                 }
                 CoreEvent::SendMessage { to, text } => {
                     let Some(key) = conf.member(to) else { continue };

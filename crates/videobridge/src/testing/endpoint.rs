@@ -246,21 +246,35 @@ impl SyntheticEndpoint {
         self.measuring = on;
     }
 
-    /// A datagram read at `now`.
-    pub fn receive(&mut self, now: Instant, src: SocketAddr, data: &[u8]) {
+    /// A datagram read at `now`. str0m must be drained after every input
+    /// (its events are not queued across inputs), so what it wants to send
+    /// goes to `transmit` at once.
+    pub fn receive(
+        &mut self,
+        now: Instant,
+        src: SocketAddr,
+        data: &[u8],
+        mut transmit: impl FnMut(&[u8], SocketAddr),
+    ) {
         let Ok(r) = Receive::new(Protocol::Udp, src, self.local, data) else {
             return;
         };
         let _ = self.rtc.handle_input(Input::Receive(now, r));
+        self.drain(&mut transmit);
     }
 
     /// Advances time: sends the media that is due and hands every datagram
     /// str0m wants out to `transmit`. Returns when to be called next.
     pub fn poll(&mut self, now: Instant, mut transmit: impl FnMut(&[u8], SocketAddr)) -> Instant {
+        if self.connected {
+            self.write_due(now);
+        }
+        // str0m releases written packets when time moves on (its
+        // send queue is stamped in handle_timeout), so the writes come
+        // first.
         let _ = self.rtc.handle_input(Input::Timeout(now));
         let mut next = self.drain(&mut transmit);
         if self.connected {
-            self.send_due(now, &mut transmit);
             for t in [self.next_audio, self.next_video].into_iter().flatten() {
                 next = next.min(t);
             }
@@ -322,7 +336,7 @@ impl SyntheticEndpoint {
         }
     }
 
-    fn send_due(&mut self, now: Instant, transmit: &mut impl FnMut(&[u8], SocketAddr)) {
+    fn write_due(&mut self, now: Instant) {
         if self.plan.audio_pps > 0 {
             let period = Duration::from_secs(1) / self.plan.audio_pps;
             let mut at = *self.next_audio.get_or_insert(now);
@@ -342,7 +356,6 @@ impl SyntheticEndpoint {
             }
             self.next_video = Some(at.max(now));
         }
-        self.drain(transmit);
     }
 
     fn stamp(&self, header: &[u8], len: usize, ssrc: u32, now: Instant) -> Vec<u8> {

@@ -37,11 +37,12 @@ pub async fn drive(
     while !control.stop.load(Ordering::Relaxed) {
         ep.set_measuring(control.measuring.load(Ordering::Relaxed));
         let now = Instant::now();
-        let next = ep.poll(now, |data, to| {
-            // UDP on loopback: a full buffer loses the datagram, as a
-            // network would.
+        // UDP on loopback: a full buffer loses the datagram, as a network
+        // would.
+        let send = |data: &[u8], to| {
             let _ = socket.try_send_to(data, to);
-        });
+        };
+        let next = ep.poll(now, send);
         if !counted && ep.is_connected() {
             counted = true;
             control.connected.fetch_add(1, Ordering::Relaxed);
@@ -51,12 +52,12 @@ pub async fn drive(
             r = socket.recv_from(&mut buf) => {
                 if let Ok((n, src)) = r {
                     if let Some(d) = buf.get(..n) {
-                        ep.receive(Instant::now(), src, d);
+                        ep.receive(Instant::now(), src, d, send);
                     }
                     // Whatever else is queued, without going back to sleep.
                     while let Ok((n, src)) = socket.try_recv_from(&mut buf) {
                         if let Some(d) = buf.get(..n) {
-                            ep.receive(Instant::now(), src, d);
+                            ep.receive(Instant::now(), src, d, send);
                         }
                     }
                 }
