@@ -107,7 +107,9 @@ fn world_answers(out: &Element, ssrc_base: &mut u32) -> Vec<Element> {
             };
             match p.name() {
                 "query" if p.ns() == "http://jabber.org/protocol/muc#owner" => {
-                    vec![result("<query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='form'><field var='muc#roominfo_meetingId'><value>m</value></field></x></query>")]
+                    vec![result(
+                        "<query xmlns='http://jabber.org/protocol/muc#owner'><x xmlns='jabber:x:data' type='form'><field var='muc#roominfo_meetingId'><value>m</value></field></x></query>",
+                    )]
                 }
                 "query" if p.ns() == "http://jabber.org/protocol/disco#info" => vec![result(
                     "<query xmlns='http://jabber.org/protocol/disco#info'><feature var='urn:xmpp:jingle:apps:rtp:audio'/><feature var='urn:xmpp:jingle:apps:rtp:video'/><feature var='urn:ietf:rfc:4588'/><feature var='http://jitsi.org/tcc'/><feature var='http://jitsi.org/json-encoded-sources'/></query>",
@@ -226,7 +228,9 @@ fn main() {
     let teardown = t1.elapsed();
     assert_eq!(d.m.conference_count(), 0);
     let per = |dur: Duration, n: usize| dur.as_secs_f64() * 1e6 / n as f64;
-    println!("focus conference load: {conferences} conferences × {participants} participants (sans-IO manager, one thread)");
+    println!(
+        "focus conference load: {conferences} conferences × {participants} participants (sans-IO manager, one thread)"
+    );
     println!(
         "  set-up:   {:.2} s — {:.0} µs per conference, {:.0} participants joined/s; {} stanzas in, {} out ({:.0} stanzas handled/s)",
         setup.as_secs_f64(),
