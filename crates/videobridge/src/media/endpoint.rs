@@ -247,6 +247,21 @@ pub struct Endpoint {
     /// RTP or RTCP was written into it since time last moved on for it
     /// (see `Worker::release_written`).
     pub written: bool,
+    /// DTLS records that arrived before DTLS started (see
+    /// [`Endpoint::keep_early_dtls`]): (source, destination, datagram).
+    early_dtls: Vec<(SocketAddr, SocketAddr, Vec<u8>)>,
+    early_dtls_bytes: usize,
+}
+
+/// Most DTLS datagrams, and bytes, kept for an endpoint before its DTLS
+/// starts: a browser's first flight (a ClientHello that a post-quantum key
+/// share makes span two or three datagrams) plus its retransmissions.
+pub const MAX_EARLY_DTLS: usize = 16;
+pub const MAX_EARLY_DTLS_BYTES: usize = 32 * 1024;
+
+/// RFC 7983 §7: a first byte of 20..=63 is DTLS.
+pub fn is_dtls(data: &[u8]) -> bool {
+    data.first().is_some_and(|b| (20..=63).contains(b))
 }
 
 impl Endpoint {
@@ -275,7 +290,39 @@ impl Endpoint {
             sctp: None,
             failed: false,
             written: false,
+            early_dtls: Vec::new(),
+            early_dtls_bytes: 0,
         }
+    }
+
+    pub fn dtls_started(&self) -> bool {
+        self.dtls_started
+    }
+
+    /// A browser sends its DTLS ClientHello as soon as ICE is up — usually
+    /// before its session-accept has travelled through the focus to us, so
+    /// before `start_dtls`, and str0m drops DTLS input until then. The call
+    /// would hang on the browser's retransmission (which Chromium's large,
+    /// fragmented DTLS 1.3 hello did not always survive). Keep those
+    /// records, bounded, to replay once DTLS starts. False when full.
+    pub fn keep_early_dtls(&mut self, src: SocketAddr, dest: SocketAddr, data: &[u8]) -> bool {
+        if self.early_dtls.len() >= MAX_EARLY_DTLS
+            || self.early_dtls_bytes + data.len() > MAX_EARLY_DTLS_BYTES
+        {
+            return false;
+        }
+        self.early_dtls_bytes += data.len();
+        self.early_dtls.push((src, dest, data.to_vec()));
+        true
+    }
+
+    /// The kept records, once DTLS has started (oldest first).
+    pub fn take_early_dtls(&mut self) -> Vec<(SocketAddr, SocketAddr, Vec<u8>)> {
+        if !self.dtls_started {
+            return Vec::new();
+        }
+        self.early_dtls_bytes = 0;
+        std::mem::take(&mut self.early_dtls)
     }
 
     /// Media can flow: ICE has a nominated pair and DTLS-SRTP is up.
@@ -487,5 +534,76 @@ mod tests {
         assert!(ep.rtc.direct_api().stream_rx(&Ssrc::from(3)).is_some());
         ep.update_incoming(&[simulcast()], &[]);
         assert!(ep.rtc.direct_api().stream_rx(&Ssrc::from(3)).is_none());
+    }
+
+    #[test]
+    fn dtls_before_the_transport_is_kept_and_given_back_once_started() {
+        assert!(
+            is_dtls(&[22, 254, 253]) && is_dtls(&[63]) && !is_dtls(&[0, 1]) && !is_dtls(&[128])
+        );
+        assert!(!is_dtls(&[]));
+        let template = PeerTemplate {
+            cert: str0m::crypto::from_feature_flags()
+                .dtls_provider
+                .generate_certificate()
+                .unwrap(),
+            host_candidates: vec!["127.0.0.1:10000".parse().unwrap()],
+            bwe_initial_bps: None,
+        };
+        let creds = IceCreds {
+            ufrag: "abcd".into(),
+            pass: "x".repeat(24),
+        };
+        let rtc = template.build(creds, Instant::now());
+        let key = Key {
+            slot: 0,
+            generation: 0,
+        };
+        let mut core = crate::core::ConferenceCore::new(crate::core::CoreConfig::default());
+        let idx = core.add_endpoint("e").unwrap();
+        let mut ep = Endpoint::new("e".into(), key, idx, rtc, "abcd".into());
+        let (src, dst): (SocketAddr, SocketAddr) = (
+            "127.0.0.1:5000".parse().unwrap(),
+            "127.0.0.1:10000".parse().unwrap(),
+        );
+        // Bounded by count and by bytes.
+        for i in 0..MAX_EARLY_DTLS {
+            assert!(ep.keep_early_dtls(src, dst, &[22, i as u8]), "{i}");
+        }
+        assert!(!ep.keep_early_dtls(src, dst, &[22]));
+        // Nothing is handed out before DTLS starts.
+        assert!(ep.take_early_dtls().is_empty());
+        // The client's transport (setup=active: we are the DTLS server).
+        let fp = ep.rtc.direct_api().local_dtls_fingerprint().clone();
+        ep.set_remote(
+            &RemoteTransport {
+                ufrag: Some("cl".into()),
+                pwd: Some("y".repeat(24)),
+                fingerprints: vec![],
+                setup: Some("active".into()),
+                candidates: vec![src],
+            },
+            Some(fp),
+        );
+        assert!(ep.dtls_started());
+        let kept = ep.take_early_dtls();
+        assert_eq!(kept.len(), MAX_EARLY_DTLS);
+        assert_eq!(kept[1].2, vec![22, 1], "in arrival order");
+        assert!(ep.take_early_dtls().is_empty());
+        let mut big = Endpoint::new(
+            "f".into(),
+            key,
+            idx,
+            template.build(
+                IceCreds {
+                    ufrag: "efgh".into(),
+                    pass: "z".repeat(24),
+                },
+                Instant::now(),
+            ),
+            "efgh".into(),
+        );
+        assert!(big.keep_early_dtls(src, dst, &vec![22; MAX_EARLY_DTLS_BYTES]));
+        assert!(!big.keep_early_dtls(src, dst, &[22]));
     }
 }

@@ -319,10 +319,12 @@ impl Worker {
                     self.on_datagram(data, src, now);
                 }
                 self.inbox.give_back(batch);
-                self.release_written(now);
-                self.io.flush();
             }
-            self.release_written(now);
+            // Once per turn: under load several batches share one tick per
+            // receiver (str0m's timeout handling walks all of a peer's
+            // streams, so it is the costliest step per peer); when idle a
+            // turn is one batch and nothing waits.
+            self.release_written(Instant::now());
             self.io.flush();
             if now >= self.next_stats {
                 self.publish_stats(now);
@@ -351,8 +353,8 @@ impl Worker {
 
     /// str0m sends what was written into a peer only once time moves on
     /// for it (`handle_input(Timeout)` stamps its send queue), so every peer
-    /// written to since the last call gets one tick: once per input batch,
-    /// not once per forwarded packet, and before the batch's datagrams
+    /// written to since the last call gets one tick: once per turn of the
+    /// loop, not once per forwarded packet, and before the turn's datagrams
     /// leave, so forwarding adds no wait for the peer's own next timer.
     fn release_written(&mut self, now: Instant) {
         while !self.written.is_empty() {
@@ -427,6 +429,13 @@ impl Worker {
             self.io.counters.dropped_garbage += 1;
             return;
         };
+        if !is_stun && !ep.dtls_started() && endpoint::is_dtls(data) {
+            // Replayed when the client's transport arrives (set_remote).
+            if !ep.keep_early_dtls(src, dest, data) {
+                self.io.counters.dropped_garbage += 1;
+            }
+            return;
+        }
         let Ok(receive) = Receive::new(Protocol::Udp, src, dest, data) else {
             self.io.counters.dropped_garbage += 1;
             return;
@@ -775,6 +784,16 @@ impl Worker {
                 };
                 if let Some(ep) = self.endpoints.get_mut(key) {
                     guard(ep, |ep| ep.set_remote(&remote, fingerprint));
+                    // DTLS that came before the transport, now that it can
+                    // be taken.
+                    for (src, dest, data) in ep.take_early_dtls() {
+                        if let Ok(receive) = Receive::new(Protocol::Udp, src, dest, &data) {
+                            let input = Input::Receive(now, receive);
+                            if let Some(Err(e)) = guard(ep, |ep| ep.rtc.handle_input(input)) {
+                                tracing::debug!(endpoint = %ep.id, error = %e, "early DTLS refused");
+                            }
+                        }
+                    }
                     drive(key, ep, &mut self.io);
                 }
             }
