@@ -37,7 +37,7 @@ use std::time::{Duration, Instant};
 use videobridge::config::Config;
 use videobridge::engine::MediaHandle;
 use videobridge::media::{self, MediaOptions};
-use videobridge::testing::endpoint::ssrcs_of;
+use videobridge::testing::endpoint::sources_of;
 use videobridge::testing::measure;
 use videobridge::testing::runner::{self, RunControl};
 use videobridge::testing::{InProcess, MediaPlan, Signalling, Source, SyntheticEndpoint};
@@ -186,24 +186,7 @@ fn run(s: Scenario) -> Outcome {
     let rss2 = measure::rss_bytes().unwrap_or(0);
 
     let all_sources: Vec<(u32, Vec<Source>)> = (0..s.senders())
-        .map(|i| {
-            let (a, v) = ssrcs_of(i);
-            (
-                i,
-                vec![
-                    Source {
-                        video: false,
-                        ssrc: a,
-                        name: String::new(),
-                    },
-                    Source {
-                        video: true,
-                        ssrc: v,
-                        name: String::new(),
-                    },
-                ],
-            )
-        })
+        .map(|i| (i, sources_of(i, &format!("ep{i}"))))
         .collect();
     for (i, (ep, offer)) in endpoints.iter_mut().zip(&offers).enumerate() {
         for (j, src) in &all_sources {

@@ -8,8 +8,16 @@
 //! falls behind therefore never stalls the receive thread (and with it
 //! every other worker): once its queue and pool are used up, datagrams for
 //! it are dropped and counted, like a full socket buffer would drop them.
+//!
+//! The bound counts batches, so batches must not be tiny when a worker lags:
+//! while the worker still has a batch queued, the receive thread keeps
+//! filling the next one instead of handing over a datagram or two at a time
+//! ([`Outbox::flush`] without `force`); an idle worker gets each datagram at
+//! once, and before the receive thread blocks it hands over everything.
 
 use std::net::SocketAddr;
+use std::sync::Arc;
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::mpsc::{Receiver, SyncSender, TrySendError, sync_channel};
 use std::thread::Thread;
 
@@ -27,6 +35,8 @@ pub struct Outbox {
     allocated: usize,
     max_batches: usize,
     worker: Thread,
+    /// Batches handed over and not yet taken by the worker.
+    queued: Arc<AtomicUsize>,
     /// Datagrams dropped because the worker was behind.
     pub dropped: u64,
 }
@@ -36,6 +46,7 @@ pub struct Outbox {
 pub struct Inbox {
     full: Receiver<Datagrams>,
     empty: SyncSender<Datagrams>,
+    queued: Arc<AtomicUsize>,
 }
 
 /// A hand-off of `depth` batches in flight to the worker on `worker`.
@@ -46,6 +57,7 @@ pub fn channel(depth: usize, worker: Thread) -> (Outbox, Inbox) {
     let (full_tx, full_rx) = sync_channel(depth);
     // Room for every batch, so returning one never fails.
     let (empty_tx, empty_rx) = sync_channel(max_batches);
+    let queued = Arc::new(AtomicUsize::new(0));
     (
         Outbox {
             full: full_tx,
@@ -54,11 +66,13 @@ pub fn channel(depth: usize, worker: Thread) -> (Outbox, Inbox) {
             allocated: 0,
             max_batches,
             worker,
+            queued: Arc::clone(&queued),
             dropped: 0,
         },
         Inbox {
             full: full_rx,
             empty: empty_tx,
+            queued,
         },
     )
 }
@@ -76,7 +90,7 @@ impl Outbox {
             };
             if batch.push(data, src) {
                 if batch.is_full() {
-                    self.flush();
+                    self.flush(true);
                 }
                 return true;
             }
@@ -84,14 +98,19 @@ impl Outbox {
                 // Too large for any batch.
                 break;
             }
-            self.flush();
+            self.flush(true);
         }
         self.dropped += 1;
         false
     }
 
-    /// Hands the batch being filled to the worker, if it has anything.
-    pub fn flush(&mut self) {
+    /// Hands the batch being filled to the worker, if it has anything —
+    /// unless `force` is false and the worker has not yet taken the last
+    /// one (it is busy, and will find a fuller batch when it gets here).
+    pub fn flush(&mut self, force: bool) {
+        if !force && self.queued.load(Ordering::Acquire) > 0 {
+            return;
+        }
         let Some(batch) = self.filling.take() else {
             return;
         };
@@ -99,9 +118,12 @@ impl Outbox {
             self.filling = Some(batch);
             return;
         }
+        // Counted before it is visible, so the worker never counts below 0.
+        self.queued.fetch_add(1, Ordering::AcqRel);
         match self.full.try_send(batch) {
             Ok(()) => self.worker.unpark(),
             Err(TrySendError::Full(mut batch) | TrySendError::Disconnected(mut batch)) => {
+                self.queued.fetch_sub(1, Ordering::AcqRel);
                 self.dropped += batch.len() as u64;
                 batch.clear();
                 self.filling = Some(batch);
@@ -124,7 +146,9 @@ impl Outbox {
 impl Inbox {
     /// The next full batch, if any.
     pub fn pop(&self) -> Option<Datagrams> {
-        self.full.try_recv().ok()
+        let batch = self.full.try_recv().ok()?;
+        self.queued.fetch_sub(1, Ordering::AcqRel);
+        Some(batch)
     }
 
     /// Returns a processed batch to the pool.
@@ -149,7 +173,7 @@ mod tests {
         let (mut out, inbox) = channel(2, std::thread::current());
         assert!(out.push(b"a", src()));
         assert!(inbox.pop().is_none(), "not handed over before a flush");
-        out.flush();
+        out.flush(true);
         let batch = inbox.pop().unwrap();
         assert_eq!(batch.iter().collect::<Vec<_>>(), vec![(&b"a"[..], src())]);
         inbox.give_back(batch);
@@ -171,7 +195,7 @@ mod tests {
         for _ in 0..total {
             out.push(b"x", src());
         }
-        out.flush();
+        out.flush(true);
         // Two batches queued; the batch being filled was dropped whenever
         // it found the queue full, and reused.
         assert!(out.allocated <= 4);
@@ -185,8 +209,33 @@ mod tests {
         assert_eq!(delivered as u64 + out.dropped, total as u64);
         // Once the worker caught up, datagrams flow again.
         assert!(out.push(b"y", src()));
-        out.flush();
+        out.flush(true);
         assert_eq!(inbox.pop().unwrap().len(), 1);
+    }
+
+    #[test]
+    fn a_busy_worker_gets_fuller_batches() {
+        let (mut out, inbox) = channel(4, std::thread::current());
+        out.push(b"1", src());
+        out.flush(false);
+        // The worker has not taken batch 1: later datagrams wait together.
+        out.push(b"2", src());
+        out.flush(false);
+        out.push(b"3", src());
+        out.flush(false);
+        assert_eq!(inbox.pop().unwrap().len(), 1);
+        assert!(inbox.pop().is_none());
+        // Taken: the next flush hands the two over at once.
+        out.flush(false);
+        assert_eq!(inbox.pop().unwrap().len(), 2);
+        // A forced flush (before the receive thread blocks) always goes.
+        out.push(b"4", src());
+        out.flush(false);
+        out.push(b"5", src());
+        out.flush(true);
+        assert_eq!(inbox.pop().unwrap().len(), 1);
+        assert_eq!(inbox.pop().unwrap().len(), 1);
+        assert_eq!(out.dropped, 0);
     }
 
     #[test]
@@ -196,7 +245,7 @@ mod tests {
         for _ in 0..3 * BATCH_DATAGRAMS {
             out.push(b"x", src());
         }
-        out.flush();
+        out.flush(true);
         assert_eq!(out.dropped, 3 * BATCH_DATAGRAMS as u64);
     }
 }

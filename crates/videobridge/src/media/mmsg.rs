@@ -65,6 +65,7 @@ mod sys {
         bufs: &mut [u8],
         slot: usize,
         meta: &mut [(usize, Option<SocketAddr>, bool)],
+        wait: bool,
     ) -> io::Result<usize> {
         let mut chunks = bufs.chunks_mut(slot);
         let mut slices: [[IoSliceMut<'_>; 1]; BATCH] =
@@ -73,7 +74,11 @@ mod sys {
             socket.as_raw_fd(),
             &mut headers.0,
             slices.iter_mut(),
-            MsgFlags::MSG_WAITFORONE,
+            if wait {
+                MsgFlags::MSG_WAITFORONE
+            } else {
+                MsgFlags::MSG_DONTWAIT
+            },
             None,
         )
         .map_err(io::Error::from)?;
@@ -139,6 +144,7 @@ mod sys {
         _: &mut [u8],
         _: usize,
         _: &mut [(usize, Option<SocketAddr>, bool)],
+        _: bool,
     ) -> io::Result<usize> {
         Err(io::ErrorKind::Unsupported.into())
     }
@@ -175,6 +181,37 @@ impl BatchReceiver {
         }
     }
 
+    /// Takes what is already queued (up to [`BATCH`]) without blocking;
+    /// 0 when nothing is, and always 0 on the one-datagram path (which
+    /// only has the blocking [`recv`](Self::recv)).
+    pub fn try_recv(&mut self, socket: &UdpSocket) -> io::Result<usize> {
+        self.count = 0;
+        if !self.batched {
+            return Ok(0);
+        }
+        let headers = self.headers.get_or_insert_with(sys::Headers::new);
+        match sys::recv(
+            headers,
+            socket,
+            &mut self.bufs,
+            MAX_DATAGRAM,
+            &mut self.meta,
+            false,
+        ) {
+            Ok(n) => {
+                self.count = n;
+                Ok(n)
+            }
+            Err(e) if e.kind() == io::ErrorKind::WouldBlock => Ok(0),
+            Err(e) if unsupported(&e) => {
+                tracing::warn!("recvmmsg unavailable; receiving one datagram per call");
+                self.batched = false;
+                Ok(0)
+            }
+            Err(e) => Err(e),
+        }
+    }
+
     /// Receives at least one datagram, blocking up to the socket's read
     /// timeout, and as many more as are already queued (up to [`BATCH`]).
     pub fn recv(&mut self, socket: &UdpSocket) -> io::Result<usize> {
@@ -187,6 +224,7 @@ impl BatchReceiver {
                 &mut self.bufs,
                 MAX_DATAGRAM,
                 &mut self.meta,
+                true,
             ) {
                 Ok(n) => {
                     self.count = n;
@@ -420,6 +458,22 @@ mod tests {
         if sys::AVAILABLE {
             assert_eq!(n, 10, "one call takes all that waits");
         }
+    }
+
+    #[test]
+    fn try_recv_never_blocks() {
+        let (a, b) = pair();
+        let mut rx = BatchReceiver::new(true);
+        assert_eq!(rx.try_recv(&b).unwrap(), 0);
+        a.send_to(b"x", b.local_addr().unwrap()).unwrap();
+        std::thread::sleep(Duration::from_millis(20));
+        let n = rx.try_recv(&b).unwrap();
+        if sys::AVAILABLE {
+            assert_eq!(n, 1);
+            assert_eq!(rx.get(0).unwrap().0, b"x");
+        }
+        let mut plain = BatchReceiver::new(false);
+        assert_eq!(plain.try_recv(&b).unwrap(), 0, "the plain path only blocks");
     }
 
     #[test]

@@ -153,7 +153,24 @@ pub fn run(setup: RouterSetup) {
     let mut rates = RateTracker::new(start, capacity_pps);
     let mut next_stats = start + stats_interval;
     while !stop.load(Ordering::Relaxed) {
-        match rx.recv(&socket) {
+        // What is already queued first; only when nothing is, everything
+        // held back for busy workers goes out and the thread blocks.
+        let ready = match rx.try_recv(&socket) {
+            Ok(n) => n,
+            Err(e) => {
+                tracing::debug!(error = %e, "media socket receive error");
+                0
+            }
+        };
+        let received = if ready > 0 {
+            Ok(ready)
+        } else {
+            for out in &mut outboxes {
+                out.flush(true);
+            }
+            rx.recv(&socket)
+        };
+        match received {
             Ok(_) => {}
             Err(e)
                 if matches!(
@@ -197,7 +214,7 @@ pub fn run(setup: RouterSetup) {
             }
         }
         for out in &mut outboxes {
-            out.flush();
+            out.flush(false);
         }
         let now = Instant::now();
         if now >= next_stats {
@@ -213,6 +230,13 @@ pub fn run(setup: RouterSetup) {
                 *s = snapshot;
             }
             next_stats = now + stats_interval;
+        }
+    }
+    let mut total = counters;
+    total.dropped_overflow = outboxes.iter().map(|o| o.dropped).sum();
+    for slot in &worker_counters {
+        if let Ok(c) = slot.lock() {
+            total.add(&c);
         }
     }
     tracing::debug!("media receive thread stopped");

@@ -431,7 +431,9 @@ impl Worker {
         };
         if !is_stun && !ep.dtls_started() && endpoint::is_dtls(data) {
             // Replayed when the client's transport arrives (set_remote).
-            if !ep.keep_early_dtls(src, dest, data) {
+            let kept = ep.keep_early_dtls(src, dest, data);
+            tracing::debug!(endpoint = %ep.id, len = data.len(), kept, "DTLS before the client's transport");
+            if !kept {
                 self.io.counters.dropped_garbage += 1;
             }
             return;
@@ -786,7 +788,9 @@ impl Worker {
                     guard(ep, |ep| ep.set_remote(&remote, fingerprint));
                     // DTLS that came before the transport, now that it can
                     // be taken.
-                    for (src, dest, data) in ep.take_early_dtls() {
+                    let early = ep.take_early_dtls();
+                    tracing::debug!(endpoint = %ep.id, dtls = ep.dtls_started(), replayed = early.len(), "client transport set");
+                    for (src, dest, data) in early {
                         if let Ok(receive) = Receive::new(Protocol::Udp, src, dest, &data) {
                             let input = Input::Receive(now, receive);
                             if let Some(Err(e)) = guard(ep, |ep| ep.rtc.handle_input(input)) {

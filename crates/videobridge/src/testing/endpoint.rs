@@ -86,6 +86,7 @@ pub struct SyntheticEndpoint {
     local: SocketAddr,
     audio_ssrc: u32,
     video_ssrc: u32,
+    video_rtx: u32,
     plan: MediaPlan,
     origin: Instant,
     next_audio: Option<Instant>,
@@ -108,9 +109,23 @@ impl std::fmt::Debug for SyntheticEndpoint {
     }
 }
 
-/// The SSRCs of endpoint `n`: audio, video.
-pub fn ssrcs_of(n: u32) -> (u32, u32) {
-    (0x1000_0000 + n, 0x2000_0000 + n)
+/// The sources endpoint `n` sends when it sends: audio, and video with
+/// its RTX partner.
+pub fn sources_of(n: u32, id: &str) -> Vec<Source> {
+    vec![
+        Source {
+            video: false,
+            ssrc: 0x1000_0000 + n,
+            rtx: None,
+            name: format!("{id}-a0"),
+        },
+        Source {
+            video: true,
+            ssrc: 0x2000_0000 + n,
+            rtx: Some(0x3000_0000 + n),
+            name: format!("{id}-v0"),
+        },
+    ]
 }
 
 fn format_fingerprint(fp: &Fingerprint) -> String {
@@ -136,7 +151,9 @@ impl SyntheticEndpoint {
         if let Ok(c) = Candidate::host(local, "udp") {
             rtc.add_local_candidate(c);
         }
-        let (audio_ssrc, video_ssrc) = ssrcs_of(n);
+        let own = sources_of(n, id);
+        let (audio_ssrc, video_ssrc) = (own[0].ssrc, own[1].ssrc);
+        let video_rtx = own[1].rtx.unwrap_or(0);
         let mut api = rtc.direct_api();
         api.set_ice_controlling(true);
         api.enable_twcc_feedback();
@@ -146,7 +163,12 @@ impl SyntheticEndpoint {
             api.declare_stream_tx(Ssrc::from(audio_ssrc), None, Mid::from("a"), None);
         }
         if plan.video_pps > 0 {
-            api.declare_stream_tx(Ssrc::from(video_ssrc), None, Mid::from("v"), None);
+            api.declare_stream_tx(
+                Ssrc::from(video_ssrc),
+                Some(Ssrc::from(video_rtx)),
+                Mid::from("v"),
+                None,
+            );
         }
         SyntheticEndpoint {
             id: id.to_string(),
@@ -154,6 +176,7 @@ impl SyntheticEndpoint {
             local,
             audio_ssrc,
             video_ssrc,
+            video_rtx,
             plan,
             origin,
             next_audio: None,
@@ -190,6 +213,7 @@ impl SyntheticEndpoint {
             out.push(Source {
                 video: false,
                 ssrc: self.audio_ssrc,
+                rtx: None,
                 name: format!("{}-a0", self.id),
             });
         }
@@ -197,6 +221,7 @@ impl SyntheticEndpoint {
             out.push(Source {
                 video: true,
                 ssrc: self.video_ssrc,
+                rtx: Some(self.video_rtx),
                 name: format!("{}-v0", self.id),
             });
         }
@@ -233,7 +258,7 @@ impl SyntheticEndpoint {
         let mut api = self.rtc.direct_api();
         for s in sources {
             let mid = Mid::from(if s.video { "v" } else { "a" });
-            api.expect_stream_rx(Ssrc::from(s.ssrc), None, mid, None);
+            api.expect_stream_rx(Ssrc::from(s.ssrc), s.rtx.map(Ssrc::from), mid, None);
         }
     }
 

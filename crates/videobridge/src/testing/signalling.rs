@@ -28,11 +28,13 @@ pub struct ClientAnswer {
     pub candidates: Vec<SocketAddr>,
 }
 
-/// One single-SSRC source the endpoint sends.
+/// One source the endpoint sends: a single SSRC, and for video its RTX
+/// partner (an FID group).
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Source {
     pub video: bool,
     pub ssrc: u32,
+    pub rtx: Option<u32>,
     pub name: String,
 }
 
@@ -105,9 +107,9 @@ impl Signalling for InProcess {
             .map(|s| EndpointSource {
                 kind: if s.video { "video" } else { "audio" }.into(),
                 name: s.name.clone(),
-                ssrcs: vec![s.ssrc],
+                ssrcs: std::iter::once(s.ssrc).chain(s.rtx).collect(),
                 sim: vec![],
-                fid: vec![],
+                fid: s.rtx.map(|r| (s.ssrc, r)).into_iter().collect(),
             })
             .collect();
         self.media
