@@ -460,8 +460,9 @@ impl Participant {
             rtc.add_remote_candidate(Candidate::host(*c, "udp").expect("candidate"));
         }
         let mut api = rtc.direct_api();
-        // The bridge is ICE-lite: the client controls.
-        api.set_ice_controlling(true);
+        // As a browser answering the offer: ICE-controlled (the bridge
+        // controls and nominates).
+        api.set_ice_controlling(false);
         api.set_remote_ice_credentials(IceCreds {
             ufrag: t.ufrag.clone(),
             pass: t.pwd.clone(),

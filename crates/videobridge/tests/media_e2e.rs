@@ -1,6 +1,6 @@
 //! The media plane end to end over real UDP on loopback: test clients built
-//! with str0m (full ICE agent, controlling, DTLS client, the way a browser
-//! meets an ICE-lite bridge) are allocated through `MediaHandle`, connect,
+//! with str0m (full ICE agent, controlled, DTLS client, the way a browser
+//! meets the controlling bridge) are allocated through `MediaHandle`, connect,
 //! send Opus-like audio with audio levels and VP8-like video with keyframes,
 //! and check what the bridge forwards them. Also: hostile datagrams, expiry,
 //! colibri-ws and the SCTP bridge channel.
@@ -173,7 +173,8 @@ impl Client {
         );
         let ssrcs = Ssrcs::of(n, simulcast);
         let mut api = rtc.direct_api();
-        api.set_ice_controlling(true);
+        // A browser answers the bridge's offer: it is ICE-controlled.
+        api.set_ice_controlling(false);
         api.set_remote_ice_credentials(IceCreds {
             ufrag: bridge.ufrag.clone(),
             pass: bridge.pwd.clone(),

@@ -190,9 +190,16 @@ pub struct PeerTemplate {
 
 impl PeerTemplate {
     pub fn build(&self, creds: IceCreds, now: Instant) -> Rtc {
+        // Full ICE, controlling (jicofo's Colibri2 `ice-controlling="true"`,
+        // as JVB does): browsers answer the offer and so take the
+        // controlled role, and lib-jitsi-meet's SDP never says `ice-lite`.
+        // An ICE-lite bridge left both sides controlled; str0m resolves
+        // that conflict by tie-breaker, and when the bridge lost it turned
+        // into a controlling ICE-lite agent, which can never nominate — about
+        // half of the browser sessions never connected.
         let mut config = profile::apply(Rtc::builder())
             .set_rtp_mode(true)
-            .set_ice_lite(true)
+            .set_ice_lite(false)
             .set_local_ice_credentials(creds)
             .set_dtls_cert(self.cert.clone())
             .set_stats_interval(None);
@@ -206,7 +213,7 @@ impl PeerTemplate {
             }
         }
         let mut api = rtc.direct_api();
-        api.set_ice_controlling(false);
+        api.set_ice_controlling(true);
         api.enable_twcc_feedback();
         api.declare_media(Mid::from(MID_AUDIO), MediaKind::Audio);
         api.declare_media(Mid::from(MID_VIDEO), MediaKind::Video);
