@@ -1,8 +1,11 @@
 #!/usr/bin/env bash
 # The whole test suite on a fresh machine: installs what the tests need
 # (Node packages for the strophe.js interop tests, Python's slixmpp for the
-# component interop test, systemd-analyze for the unit checks, cargo-deb and
-# dpkg-dev for the package), builds the daemons, runs every test.
+# component interop test, stock Prosody for the interop tests, systemd-analyze
+# for the unit checks, cargo-deb and dpkg-dev for the package, Chromium and
+# Playwright for the browser tests), builds the daemons and the UI, runs every
+# test: unit, integration, interop, packaging, then the browser end-to-end
+# tests (tests/e2e/run.sh).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -68,4 +71,9 @@ echo "== building"
 cargo build --workspace --bins --all-targets
 
 echo "== tests"
-cargo test --workspace --no-fail-fast -- --test-threads=2
+status=0
+cargo test --workspace --no-fail-fast -- --test-threads=2 || status=$?
+
+echo "== browser end-to-end tests (Playwright + Chromium against the whole stack)"
+tests/e2e/run.sh || status=$?
+exit "$status"
