@@ -3,13 +3,13 @@
 //! Every endpoint gets an `Rtc` in RTP mode, configured through str0m's
 //! direct API from what Colibri2 carries (no SDP):
 //!
-//! - ICE-lite, controlled: the bridge only answers connectivity checks and
-//!   the client nominates. Browsers take the controlling role when the
-//!   remote description says `a=ice-lite`; jitsi-protocol.md §4.3 notes both
-//!   full and lite ICE work with them. A client that nonetheless claims the
-//!   controlled role meets ICE's role-conflict rule (RFC 8445 §7.3.1.1),
-//!   which str0m resolves by tie-breaker; the control plane should signal
-//!   ice-lite so it never comes to that.
+//! - Full ICE, controlling, as JVB (jicofo asks `ice-controlling="true"`):
+//!   browsers answer the offer and take the controlled role, and
+//!   lib-jitsi-meet's Jingle→SDP never says `a=ice-lite`, so the bridge
+//!   checks the client's candidates (trickled through the focus, or learnt
+//!   as peer-reflexive from its checks) and nominates. (An ICE-lite bridge
+//!   met a controlled browser; str0m's tie-break then made the bridge a
+//!   controlling lite agent about half the time, which never nominates.)
 //! - DTLS: the bridge offers `actpass` and is the DTLS server when the
 //!   client answers `active` (or `actpass`); client when it says `passive`.
 //!   One certificate for all endpoints, like JVB, so allocating is cheap.

@@ -27,7 +27,7 @@
 //!   no lock; timers sit in a heap, str0m events feed the core
 //!   (`crate::core`), whose decisions go back out through str0m and leave
 //!   in batches.
-//! - `endpoint`: how each `Rtc` is configured (ICE-lite, DTLS roles, streams
+//! - `endpoint`: how each `Rtc` is configured (full ICE, controlling; DTLS roles, streams
 //!   with the signalled SSRCs); `profile`: payload types and header
 //!   extensions shared with the clients; `net`: the socket, candidates and
 //!   the waker; `datagrams`: the reusable batch buffer; `stun`: USERNAME
