@@ -225,6 +225,7 @@ fn run(s: Scenario) -> Outcome {
         );
         std::thread::sleep(Duration::from_millis(20));
     }
+    control.sending.store(true, Ordering::Relaxed);
     std::thread::sleep(WARMUP);
 
     let cpu_before = measure::thread_cpu_seconds("media");

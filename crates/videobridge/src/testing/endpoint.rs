@@ -95,6 +95,7 @@ pub struct SyntheticEndpoint {
     video_seq: u64,
     keyframe_wanted: bool,
     connected: bool,
+    sending: bool,
     measuring: bool,
     report: EndpointReport,
 }
@@ -185,6 +186,7 @@ impl SyntheticEndpoint {
             video_seq: 1,
             keyframe_wanted: true,
             connected: false,
+            sending: true,
             measuring: false,
             report: EndpointReport::default(),
         }
@@ -266,6 +268,12 @@ impl SyntheticEndpoint {
         self.connected
     }
 
+    /// Media is sent only while this is on (it is by default); a run can
+    /// hold it until every endpoint has connected.
+    pub fn set_sending(&mut self, on: bool) {
+        self.sending = on;
+    }
+
     /// Counts and latencies are kept only while measuring.
     pub fn set_measuring(&mut self, on: bool) {
         self.measuring = on;
@@ -273,25 +281,24 @@ impl SyntheticEndpoint {
 
     /// A datagram read at `now`. str0m must be drained after every input
     /// (its events are not queued across inputs), so what it wants to send
-    /// goes to `transmit` at once.
+    /// goes to `transmit` at once. Returns when str0m next wants time to
+    /// move on (None for a datagram it could not take).
     pub fn receive(
         &mut self,
         now: Instant,
         src: SocketAddr,
         data: &[u8],
         mut transmit: impl FnMut(&[u8], SocketAddr),
-    ) {
-        let Ok(r) = Receive::new(Protocol::Udp, src, self.local, data) else {
-            return;
-        };
+    ) -> Option<Instant> {
+        let r = Receive::new(Protocol::Udp, src, self.local, data).ok()?;
         let _ = self.rtc.handle_input(Input::Receive(now, r));
-        self.drain(&mut transmit);
+        Some(self.drain(&mut transmit))
     }
 
     /// Advances time: sends the media that is due and hands every datagram
     /// str0m wants out to `transmit`. Returns when to be called next.
     pub fn poll(&mut self, now: Instant, mut transmit: impl FnMut(&[u8], SocketAddr)) -> Instant {
-        if self.connected {
+        if self.connected && self.sending {
             self.write_due(now);
         }
         // str0m releases written packets when time moves on (its
@@ -299,7 +306,7 @@ impl SyntheticEndpoint {
         // first.
         let _ = self.rtc.handle_input(Input::Timeout(now));
         let mut next = self.drain(&mut transmit);
-        if self.connected {
+        if self.connected && self.sending {
             for t in [self.next_audio, self.next_video].into_iter().flatten() {
                 next = next.min(t);
             }
