@@ -1,7 +1,8 @@
 //! The synthetic endpoint, sans-IO: datagrams and time go in, datagrams to
 //! send and what was measured come out. Its str0m peer is configured the
-//! way a browser meets an ICE-lite SFU: full ICE agent, controlling, DTLS
-//! client, TWCC feedback, Opus and VP8 payload types.
+//! way a browser answers the SFU's offer: full ICE agent, controlled (the
+//! SFU controls and nominates), DTLS client, TWCC feedback, Opus and VP8
+//! payload types.
 //!
 //! Every payload starts with a codec-shaped header (Opus TOC byte, or a
 //! VP8 payload descriptor that marks keyframes the way the forwarding core
@@ -156,7 +157,8 @@ impl SyntheticEndpoint {
         let (audio_ssrc, video_ssrc) = (own[0].ssrc, own[1].ssrc);
         let video_rtx = own[1].rtx.unwrap_or(0);
         let mut api = rtc.direct_api();
-        api.set_ice_controlling(true);
+        // A browser answers the offer: it is ICE-controlled.
+        api.set_ice_controlling(false);
         api.enable_twcc_feedback();
         api.declare_media(Mid::from("a"), MediaKind::Audio);
         api.declare_media(Mid::from("v"), MediaKind::Video);

@@ -1,7 +1,7 @@
 //! Synthetic endpoints for load tests and benchmarks (feature `testing`).
 //!
 //! A synthetic endpoint is a str0m peer on its own UDP socket that joins a
-//! conference the way a browser does (full ICE agent, controlling; DTLS
+//! conference the way a browser does (full ICE agent, controlled; DTLS
 //! client; SRTP), sends audio- and video-like RTP at a set rate with a send
 //! timestamp in every payload, and measures what it receives: counts and
 //! one-way latency. It knows nothing about our bridge: everything it needs

@@ -8,8 +8,8 @@ use std::sync::Arc;
 use crate::engine::{EndpointSource, MediaHandle, RemoteTransport};
 
 /// What the SFU offers an endpoint: its ICE credentials, DTLS certificate
-/// fingerprint and candidates. The SFU is ICE-lite and DTLS-passive-capable
-/// (the endpoint connects as ICE controlling, DTLS client).
+/// fingerprint and candidates. The endpoint answers as a browser does:
+/// ICE-controlled, DTLS client.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct BridgeOffer {
     pub ufrag: String,
