@@ -15,7 +15,9 @@
 //! Options: `--pps P` per sender (50 of them audio, the rest 1000-byte
 //! video), `--secs S` measured (after a 2 s warm-up), `--bridge-threads T`
 //! (default: one per core), `--client-threads C` (tokio workers for the
-//! endpoints, default 1), `--plain-io` (no recvmmsg/sendmmsg).
+//! endpoints, default 1), `--plain-io` (no recvmmsg/sendmmsg),
+//! `--conferences K` (K such conferences side by side, spread over the
+//! workers).
 //!
 //! Everything runs in one process on the same cores: the endpoints' own
 //! SRTP costs compete with the bridge, so forwarded-per-CPU-second (the
@@ -76,13 +78,21 @@ struct Scenario {
     bridge_threads: Option<usize>,
     client_threads: usize,
     batched: bool,
+    /// Conferences of this shape side by side (each on a worker of its
+    /// own while there are enough).
+    conferences: u32,
 }
 
 impl Scenario {
     fn name(&self) -> String {
-        match self.shape {
+        let one = match self.shape {
             Shape::Fanout => format!("1 → {}", self.n),
             Shape::Mesh => format!("{0} ⇄ {0}", self.n),
+        };
+        if self.conferences > 1 {
+            format!("{} × ({one})", self.conferences)
+        } else {
+            one
         }
     }
 
@@ -93,11 +103,16 @@ impl Scenario {
         }
     }
 
-    fn endpoints(&self) -> u32 {
+    /// Endpoints of one conference.
+    fn per_conference(&self) -> u32 {
         match self.shape {
             Shape::Fanout => self.n + 1,
             Shape::Mesh => self.n,
         }
+    }
+
+    fn endpoints(&self) -> u32 {
+        self.per_conference() * self.conferences.max(1)
     }
 }
 
@@ -147,24 +162,25 @@ fn run(s: Scenario) -> Outcome {
     let media: Arc<dyn MediaHandle> = engine.clone();
     let signalling = InProcess::new(media);
     let origin = Instant::now();
-    let conference = "bench";
+    let per = s.per_conference();
+    let conference_of = |g: u32| format!("bench-{}", g / per);
 
     let rss0 = measure::rss_bytes().unwrap_or(0);
     // The endpoints first (their str0m peers are client-side memory) ...
     let mut endpoints = Vec::new();
     let mut sockets = Vec::new();
-    for i in 0..s.endpoints() {
+    for g in 0..s.endpoints() {
         let socket = std::net::UdpSocket::bind("127.0.0.1:0").expect("bind");
         socket.set_nonblocking(true).expect("nonblocking");
         let local = socket.local_addr().expect("addr");
-        let plan = if i < s.senders() {
+        let plan = if g % per < s.senders() {
             MediaPlan::media(AUDIO_PPS, s.pps.saturating_sub(AUDIO_PPS).max(1))
         } else {
             MediaPlan::receive_only()
         };
         endpoints.push(SyntheticEndpoint::new(
-            &format!("ep{i}"),
-            i,
+            &format!("ep{g}"),
+            g,
             local,
             plan,
             origin,
@@ -174,23 +190,26 @@ fn run(s: Scenario) -> Outcome {
     let rss1 = measure::rss_bytes().unwrap_or(0);
     // ... then the bridge side: allocated, transport and sources set.
     let mut offers = Vec::new();
-    for ep in &mut endpoints {
-        let offer = signalling.join(conference, ep.id()).expect("join");
+    for (g, ep) in (0..).zip(&mut endpoints) {
+        let conference = conference_of(g);
+        let offer = signalling.join(&conference, ep.id()).expect("join");
         let answer = ep.answer();
         signalling
-            .answer(conference, ep.id(), &answer, &ep.sources())
+            .answer(&conference, ep.id(), &answer, &ep.sources())
             .expect("answer");
         offers.push(offer);
     }
     std::thread::sleep(Duration::from_millis(300));
     let rss2 = measure::rss_bytes().unwrap_or(0);
 
-    let all_sources: Vec<(u32, Vec<Source>)> = (0..s.senders())
-        .map(|i| (i, sources_of(i, &format!("ep{i}"))))
+    // Everyone expects the sources of the senders of its own conference.
+    let all_sources: Vec<(u32, Vec<Source>)> = (0..s.endpoints())
+        .filter(|g| g % per < s.senders())
+        .map(|g| (g, sources_of(g, &format!("ep{g}"))))
         .collect();
-    for (i, (ep, offer)) in endpoints.iter_mut().zip(&offers).enumerate() {
+    for (g, (ep, offer)) in (0..).zip(endpoints.iter_mut().zip(&offers)) {
         for (j, src) in &all_sources {
-            if *j as usize != i {
+            if *j != g && j / per == g / per {
                 ep.expect(src);
             }
         }
@@ -271,8 +290,8 @@ fn run(s: Scenario) -> Outcome {
         .packets_sent
         .saturating_sub(stats_before.packets_sent) as f64;
     let sent: u64 = reports.iter().map(|r| r.sent_audio + r.sent_video).sum();
-    // Every packet goes to every other endpoint.
-    let expected = sent * u64::from(s.endpoints() - 1);
+    // Every packet goes to every other endpoint of its conference.
+    let expected = sent * u64::from(per - 1);
     let received: u64 = reports
         .iter()
         .map(|r| r.received_audio + r.received_video)
@@ -358,7 +377,7 @@ fn report(s: &Scenario, o: &Outcome) {
 fn usage() -> ! {
     eprintln!(
         "usage: forwarding (table | fanout N | mesh N) [--pps P] [--secs S] \
-         [--bridge-threads T] [--client-threads C] [--plain-io]"
+         [--bridge-threads T] [--client-threads C] [--plain-io] [--conferences K]"
     );
     std::process::exit(2)
 }
@@ -375,6 +394,7 @@ fn main() {
     let mut bridge_threads = None;
     let mut client_threads = 1;
     let mut batched = true;
+    let mut conferences = 1;
     let mut it = args.iter();
     while let Some(a) = it.next() {
         let mut value = || {
@@ -388,6 +408,7 @@ fn main() {
             "--bridge-threads" => bridge_threads = Some(value() as usize),
             "--client-threads" => client_threads = value() as usize,
             "--plain-io" => batched = false,
+            "--conferences" => conferences = value() as u32,
             _ => positional.push(a.clone()),
         }
     }
@@ -399,6 +420,7 @@ fn main() {
         bridge_threads,
         client_threads,
         batched,
+        conferences,
     };
     let scenarios: Vec<Scenario> = match positional.first().map(String::as_str) {
         None | Some("table") => vec![
