@@ -6,6 +6,7 @@ pub mod focus;
 pub mod participant;
 pub mod prosody;
 pub mod raw;
+pub mod scenario;
 pub mod tx;
 pub mod videobridge;
 pub mod web;

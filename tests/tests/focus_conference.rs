@@ -8,6 +8,7 @@
 use std::time::Duration;
 
 use meet_tests::participant::{Participant, conference_request};
+use meet_tests::scenario::{check_media, http_get, run_all, wait_connected, wait_health};
 use meet_tests::tx::TxClient;
 use meet_tests::xmpp::{Options, XmppServer};
 use meet_tests::{focus, videobridge};
@@ -22,85 +23,7 @@ fn server() -> XmppServer {
 }
 
 async fn wait_healthy(f: &focus::Focus) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    loop {
-        let (code, body) = http_get(f.http_port, "/about/health").await;
-        if code == 200 {
-            return;
-        }
-        assert!(
-            tokio::time::Instant::now() < deadline,
-            "focus never healthy: {code} {body}\n{}",
-            f.daemon.log()
-        );
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-}
-
-async fn http_get(port: u16, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
-        return (0, String::new());
-    };
-    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    if s.write_all(req.as_bytes()).await.is_err() {
-        return (0, String::new());
-    }
-    let mut buf = String::new();
-    let _ = s.read_to_string(&mut buf).await;
-    let code = buf
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = buf
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (code, body)
-}
-
-/// Everyone sends media and handles signalling for `dur`.
-async fn run_all(ps: &mut [&mut Participant], dur: Duration) {
-    let deadline = std::time::Instant::now() + dur;
-    while std::time::Instant::now() < deadline {
-        for p in ps.iter_mut() {
-            p.send_media();
-            p.run_for(Duration::from_millis(10)).await;
-        }
-    }
-}
-
-async fn wait_connected(p: &mut Participant, logs: &str) {
-    assert!(
-        p.run_until(Duration::from_secs(20), |p| p.connected())
-            .await,
-        "{}: no ICE/DTLS with the bridge (jingle: {:?})\n{logs}",
-        p.nick,
-        p.jingle_log
-    );
-}
-
-/// Everyone receives everyone else's audio and video, growing.
-async fn check_media(ps: &mut [&mut Participant], logs: impl Fn() -> String) {
-    run_all(ps, Duration::from_secs(3)).await;
-    for i in 0..ps.len() {
-        for j in 0..ps.len() {
-            if i == j {
-                continue;
-            }
-            let (a, v) = ps[i].received_from(ps[j]);
-            assert!(
-                a >= 20 && v >= 20,
-                "{} got {a} audio / {v} video packets from {}; received {:?}, remote {:?}\n{}",
-                ps[i].nick,
-                ps[j].nick,
-                ps[i].received,
-                ps[i].remote,
-                logs()
-            );
-        }
-    }
+    wait_health(f.http_port, (200, ""), || f.daemon.log()).await;
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -9,11 +9,11 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
+use meet_tests::scenario::http_get as http;
 use meet_tests::tx::TxClient;
-use meet_tests::xmpp::{FOCUS, FOCUS_SECRET, XmppServer};
-use meet_tests::{Daemon, binary, free_port, wait_port};
+use meet_tests::xmpp::{FOCUS, XmppServer};
+use meet_tests::{Daemon, binary, wait_port};
 use minidom::Element;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
 
 const BREWERY: &str = "jvbbrewery@internal.auth.meet.test";
 const FOCUS_NS: &str = "http://jitsi.org/protocol/focus";
@@ -29,105 +29,13 @@ fn start_videobridge(s: &XmppServer) -> Daemon {
 }
 
 fn start_focus(s: &XmppServer) -> (Daemon, u16) {
-    let bin = focus_binary();
-    let http_port = free_port();
-    let config = s.dir.path().join("focus.toml");
-    let ca = s.dir.path().join("data/auth.meet.test.crt");
-    std::fs::write(
-        &config,
-        format!(
-            r#"[jicofo]
-host = "127.0.0.1"
-port = {component}
-secret = "{FOCUS_SECRET}"
-domain = "meet.test"
-auth_domain = "auth.meet.test"
-auth_user = "focus"
-auth_password = "focus-pw"
-c2s_port = {c2s}
-ca_file = "{ca}"
-bridge_muc = "JvbBrewery@internal.auth.meet.test"
-enable_health_checks = true
-
-[http]
-port = {http_port}
-"#,
-            component = s.component_port,
-            c2s = s.c2s_port,
-            ca = ca.display(),
-        ),
-    )
-    .expect("write config");
-    let guide_vars = [
-        "JICOFO_HOST",
-        "JICOFO_HOSTNAME",
-        "JICOFO_SECRET",
-        "JICOFO_PORT",
-        "JICOFO_AUTH_DOMAIN",
-        "JICOFO_AUTH_USER",
-        "JICOFO_AUTH_PASSWORD",
-        "JICOFO_FOCUS_SUBDOMAIN",
-    ];
-    let mut check = Command::new(&bin);
-    check.arg("--config").arg(&config).arg("check-config");
-    for v in guide_vars {
-        check.env_remove(v);
-    }
-    let out = check.output().expect("check-config");
-    assert!(
-        out.status.success(),
-        "check-config: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
-    let mut cmd = Command::new(&bin);
-    cmd.arg("--config").arg(&config);
-    for v in guide_vars {
-        cmd.env_remove(v);
-    }
-    let daemon = Daemon::spawn("focus", cmd, s.dir.path().join("focus.log"));
-    assert!(
-        wait_port(http_port, Duration::from_secs(30)),
-        "focus did not open its HTTP port\n{}",
-        daemon.log()
-    );
-    (daemon, http_port)
+    let f = meet_tests::focus::start(s, "");
+    (f.daemon, f.http_port)
 }
 
-async fn http(port: u16, path: &str) -> (u16, String) {
-    let mut s = tokio::net::TcpStream::connect(("127.0.0.1", port))
-        .await
-        .expect("connect http");
-    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    s.write_all(req.as_bytes()).await.expect("write http");
-    let mut buf = String::new();
-    s.read_to_string(&mut buf).await.expect("read http");
-    let status = buf
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or_else(|| panic!("no status line in {buf:?}"));
-    let body = buf
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (status, body)
-}
-
-/// Poll `/about/health` until it answers `want` (status, body).
+/// Polls `/about/health` until it answers `want` (status, body).
 async fn wait_health(port: u16, want: (u16, &str), focus: &Daemon) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let mut last = (0, String::new());
-    while tokio::time::Instant::now() < deadline {
-        last = http(port, "/about/health").await;
-        if last.0 == want.0 && last.1 == want.1 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!(
-        "/about/health never became {want:?}; last {last:?}\n{}",
-        focus.log()
-    );
+    meet_tests::scenario::wait_health(port, want, || focus.log()).await;
 }
 
 /// A stand-in bridge: jvb@auth.meet.test in the brewery with stats,

@@ -12,6 +12,7 @@ use std::process::Command;
 use std::time::Duration;
 
 use meet_tests::participant::Participant;
+use meet_tests::scenario::wait_health;
 use meet_tests::{Daemon, binary, free_port, wait_port, workspace_root};
 
 const DOMAIN: &str = "jitsi2.test.alt";
@@ -172,42 +173,6 @@ fn start(name: &str, bin: &str, config: &Path, log: PathBuf) -> Daemon {
         cmd.env_remove(v);
     }
     Daemon::spawn(name, cmd, log)
-}
-
-async fn health(port: u16) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
-        return (0, String::new());
-    };
-    let req = "GET /about/health HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n";
-    if s.write_all(req.as_bytes()).await.is_err() {
-        return (0, String::new());
-    }
-    let mut buf = String::new();
-    let _ = s.read_to_string(&mut buf).await;
-    let code = buf
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = buf
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (code, body)
-}
-
-async fn wait_health(port: u16, want: (u16, &str), log: impl Fn() -> String) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let mut last = (0, String::new());
-    while tokio::time::Instant::now() < deadline {
-        last = health(port).await;
-        if last.0 == want.0 && last.1 == want.1 {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!("health never {want:?}, last {last:?}\n{}", log());
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

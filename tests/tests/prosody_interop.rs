@@ -14,6 +14,7 @@ use std::time::Duration;
 
 use meet_tests::participant::Participant;
 use meet_tests::prosody::{Options, Prosody};
+use meet_tests::scenario::{check_media, http_get, run_all, wait_connected};
 use meet_tests::tx::TxClient;
 use meet_tests::xmpp::FOCUS;
 use meet_tests::{focus, videobridge};
@@ -34,87 +35,9 @@ fn server() -> Prosody {
     server_with(Options::default())
 }
 
-async fn http_get(port: u16, path: &str) -> (u16, String) {
-    use tokio::io::{AsyncReadExt, AsyncWriteExt};
-    let Ok(mut s) = tokio::net::TcpStream::connect(("127.0.0.1", port)).await else {
-        return (0, String::new());
-    };
-    let req = format!("GET {path} HTTP/1.1\r\nHost: localhost\r\nConnection: close\r\n\r\n");
-    if s.write_all(req.as_bytes()).await.is_err() {
-        return (0, String::new());
-    }
-    let mut buf = String::new();
-    let _ = s.read_to_string(&mut buf).await;
-    let code = buf
-        .split(' ')
-        .nth(1)
-        .and_then(|c| c.parse().ok())
-        .unwrap_or(0);
-    let body = buf
-        .split_once("\r\n\r\n")
-        .map(|(_, b)| b.to_string())
-        .unwrap_or_default();
-    (code, body)
-}
-
-/// Polls `/about/health` until it answers `code` with `body` (30 s).
+/// Polls the focus's `/about/health` until it answers `code` with `body`.
 async fn wait_health(f: &focus::Focus, code: u16, body: &str, logs: impl Fn() -> String) {
-    let deadline = tokio::time::Instant::now() + Duration::from_secs(30);
-    let mut last = (0, String::new());
-    while tokio::time::Instant::now() < deadline {
-        last = http_get(f.http_port, "/about/health").await;
-        if last.0 == code && last.1 == body {
-            return;
-        }
-        tokio::time::sleep(Duration::from_millis(200)).await;
-    }
-    panic!(
-        "/about/health never became {code} {body:?}; last {last:?}\n{}",
-        logs()
-    );
-}
-
-/// Everyone sends media and handles signalling for `dur`.
-async fn run_all(ps: &mut [&mut Participant], dur: Duration) {
-    let deadline = std::time::Instant::now() + dur;
-    while std::time::Instant::now() < deadline {
-        for p in ps.iter_mut() {
-            p.send_media();
-            p.run_for(Duration::from_millis(10)).await;
-        }
-    }
-}
-
-async fn wait_connected(p: &mut Participant, logs: &str) {
-    assert!(
-        p.run_until(Duration::from_secs(20), |p| p.connected())
-            .await,
-        "{}: no ICE/DTLS with the bridge (jingle: {:?})\n{logs}",
-        p.nick,
-        p.jingle_log
-    );
-}
-
-/// Everyone receives everyone else's audio and video.
-async fn check_media(ps: &mut [&mut Participant], logs: impl Fn() -> String) {
-    run_all(ps, Duration::from_secs(3)).await;
-    for i in 0..ps.len() {
-        for j in 0..ps.len() {
-            if i == j {
-                continue;
-            }
-            let (a, v) = ps[i].received_from(ps[j]);
-            assert!(
-                a >= 20 && v >= 20,
-                "{} got {a} audio / {v} video packets from {}; received {:?}, remote {:?}\n{}",
-                ps[i].nick,
-                ps[j].nick,
-                ps[i].received,
-                ps[i].remote,
-                logs()
-            );
-        }
-    }
+    meet_tests::scenario::wait_health(f.http_port, (code, body), logs).await;
 }
 
 /// The latest presence `p` holds from `nick` in the room.
