@@ -194,3 +194,82 @@ async fn up_generates_a_working_deployment_and_stops_on_sigterm() {
     );
     assert_eq!(secret(&state, "focus_password"), before);
 }
+
+/// PIDs of running processes whose command line contains every `needle`.
+fn pids_with(needles: &[&str]) -> Vec<u32> {
+    let mut out = Vec::new();
+    for e in std::fs::read_dir("/proc").expect("/proc").flatten() {
+        let Ok(pid) = e.file_name().to_string_lossy().parse::<u32>() else {
+            continue;
+        };
+        let Ok(cmd) = std::fs::read(e.path().join("cmdline")) else {
+            continue;
+        };
+        let cmd = String::from_utf8_lossy(&cmd).replace('\0', " ");
+        if needles.iter().all(|n| cmd.contains(n)) {
+            out.push(pid);
+        }
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_daemon_that_dies_takes_the_stack_down() {
+    let meetctl = binary("meetctl");
+    let dir = tempfile::tempdir().expect("tempdir");
+    let state = dir.path().join("state");
+    let root = dir.path().join("ui");
+    std::fs::create_dir_all(&root).expect("ui dir");
+    std::fs::write(root.join("index.html"), "<!doctype html>").expect("index.html");
+    let (c2s, focus_http, web) = (free_port(), free_port(), free_port());
+    let mut cmd = Command::new(&meetctl);
+    cmd.args(["up", "--state"]).arg(&state);
+    for (flag, port) in [
+        ("--c2s-port", c2s),
+        ("--http-port", free_port()),
+        ("--component-port", free_port()),
+        ("--jvb-udp-port", free_port()),
+        ("--jvb-http-port", free_port()),
+        ("--focus-http-port", focus_http),
+        ("--web-port", web),
+    ] {
+        cmd.arg(flag).arg(port.to_string());
+    }
+    cmd.arg("--web-root").arg(&root);
+    let mut up = Daemon::spawn("meetctl up", cmd, dir.path().join("up.log"));
+    for port in [c2s, focus_http, web] {
+        assert!(
+            wait_port(port, Duration::from_secs(60)),
+            "port {port}\n{}",
+            up.log()
+        );
+    }
+    // meet-web dies (kill -9): meetctl stops the others and says why.
+    let web_toml = state.join("web.toml");
+    let victims = pids_with(&["meet-web", &web_toml.to_string_lossy()]);
+    assert_eq!(victims.len(), 1, "{victims:?}");
+    let _ = Command::new("kill")
+        .args(["-KILL", &victims[0].to_string()])
+        .status();
+    let deadline = std::time::Instant::now() + Duration::from_secs(30);
+    while up.is_running() {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "meetctl kept running\n{}",
+            up.log()
+        );
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    let log = up.log();
+    assert!(log.contains("meet-web exited"), "{log}");
+    for d in ["xmpp-server", "videobridge", "focus"] {
+        assert!(log.contains(&format!("meetctl: {d} stopped")), "{log}");
+    }
+    // Nothing is left holding the ports.
+    let state_str = state.to_string_lossy();
+    assert!(
+        pids_with(&[&state_str]).is_empty(),
+        "daemons left running\n{log}"
+    );
+    assert!(std::net::TcpStream::connect(("127.0.0.1", c2s)).is_err());
+}

@@ -484,25 +484,31 @@ pub fn run(
             stop.store(true, Ordering::SeqCst);
         });
     }
-    loop {
-        if stop.load(Ordering::SeqCst) {
-            break;
-        }
+    // A daemon that dies takes the others down too: left running they
+    // would hold the ports and the next `meetctl up` could not start.
+    let mut failure = None;
+    while failure.is_none() && !stop.load(Ordering::SeqCst) {
         for (name, child) in children.iter_mut() {
             if let Ok(Some(status)) = child.try_wait() {
-                return Err(format!("{name} exited ({status}); see its log lines above"));
+                failure = Some(format!("{name} exited ({status}); see its log lines above"));
+                break;
             }
         }
         std::thread::sleep(Duration::from_millis(200));
     }
     for (_, child) in children.iter_mut() {
-        let _ = Command::new("kill")
-            .args(["-TERM", &child.id().to_string()])
-            .status();
+        if matches!(child.try_wait(), Ok(None)) {
+            let _ = Command::new("kill")
+                .args(["-TERM", &child.id().to_string()])
+                .status();
+        }
     }
     for (name, child) in children.iter_mut() {
         let _ = child.wait();
         println!("meetctl: {name} stopped");
+    }
+    if let Some(f) = failure {
+        return Err(f);
     }
     Ok(())
 }
