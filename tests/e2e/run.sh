@@ -6,8 +6,10 @@
 #     and the full-stack conference tests run too;
 #   - else meet-web alone if it is built (UI-only tests);
 #   - else static-server.mjs (UI-only tests).
-# With the full stack it then starts a secure-domain stack (secure-stack.py)
-# for secure.test.mjs, and one without a videobridge for nobridge.test.mjs.
+# With the full stack it then starts a stack imported from the guide's own
+# files (guide-stack.py) for the two-person conference, a secure-domain stack
+# (secure-stack.py) for secure.test.mjs, and one without a videobridge for
+# nobridge.test.mjs.
 # Artifacts (screenshots) go to tests/e2e/artifacts/.
 set -euo pipefail
 cd "$(dirname "$0")"
@@ -90,6 +92,39 @@ MEET_BASE_URL="$BASE" MEET_FULL_STACK="$FULL" node --test --test-concurrency=1 -
   conference.test.mjs ui.test.mjs || status=$?
 if [ "$status" != 0 ]; then
   echo "== server log (last 80 lines)"; tail -n 80 "$TMP/stack.log"
+fi
+
+# A stack made from the guide's own files (tests/fixtures/guide) through
+# `meetctl import` (guide-stack.py), daemons started here: the two-person
+# conference (media both ways, chat, hand, password, mute and kick …) on the
+# guide's domain.
+if [ "$FULL" = 1 ] && [ "${SKIP_GUIDE:-0}" != 1 ]; then
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  PIDS=()
+  echo "== starting a stack from the guide's own files (meetctl import)"
+  GWEB=$(free_port)
+  python3 guide-stack.py "$BIN" "$ROOT/tests/fixtures/guide" "$TMP/guide" "$DIST" \
+    "$(free_port)" "$(free_port)" "$(free_port)" "$(free_port)" "$(free_port)" "$(free_port)" "$GWEB" \
+    >"$TMP/guide.log" 2>&1 || { cat "$TMP/guide.log"; exit 1; }
+  GETC="$TMP/guide/etc/meet-rs"
+  for d in xmpp-server:xmpp-server.toml videobridge:videobridge.toml focus:focus.toml meet-web:web.toml; do
+    env -u JICOFO_SECRET -u JICOFO_AUTH_PASSWORD "$BIN/${d%%:*}" --config "$GETC/${d#*:}" >>"$TMP/guide.log" 2>&1 &
+    PIDS+=($!)
+  done
+  GBASE="http://localhost:$GWEB"
+  for _ in $(seq 1 120); do
+    if curl -fsS -o /dev/null "$GBASE/config.js" 2>/dev/null; then break; fi
+    sleep 0.5
+  done
+  sleep 2 # the focus and the bridge find each other in the brewery
+  gstatus=0
+  MEET_BASE_URL="$GBASE" MEET_FULL_STACK=1 node --test --test-timeout=300000 \
+    --test-name-pattern="two participants in one room" conference.test.mjs || gstatus=$?
+  if [ "$gstatus" != 0 ]; then
+    echo "== guide stack log (last 80 lines)"; tail -n 80 "$TMP/guide.log"
+    status=$gstatus
+  fi
 fi
 
 # The secure-domain flow needs its own stack: the guide's last section
