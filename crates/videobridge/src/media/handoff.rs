@@ -14,6 +14,11 @@
 //! filling the next one instead of handing over a datagram or two at a time
 //! ([`Outbox::flush`] without `force`); an idle worker gets each datagram at
 //! once, and before the receive thread blocks it hands over everything.
+//!
+//! Connectivity traffic has a lane of its own for when the worker is
+//! behind: a STUN or DTLS datagram that would be dropped is copied into a
+//! small bounded control queue the worker empties first, so an overloaded
+//! worker still lets a new participant connect (media is what it sheds).
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -25,15 +30,27 @@ use super::datagrams::Datagrams;
 
 /// Datagrams per hand-off batch.
 pub const BATCH_DATAGRAMS: usize = 64;
+/// Connectivity datagrams (STUN, DTLS) queued beside a lagging worker's
+/// batches.
+pub const CONTROL_DATAGRAMS: usize = 256;
+
+/// RFC 7983 §7: STUN starts with 0..=3, DTLS with 20..=63.
+pub fn is_connectivity(data: &[u8]) -> bool {
+    data.first()
+        .is_some_and(|b| *b <= 3 || (20..=63).contains(b))
+}
 
 /// The receive thread's end.
 #[derive(Debug)]
 pub struct Outbox {
     full: SyncSender<Datagrams>,
+    control: SyncSender<(Vec<u8>, SocketAddr)>,
     empty: Receiver<Datagrams>,
     filling: Option<Datagrams>,
     allocated: usize,
     max_batches: usize,
+    /// Batches the queue holds.
+    depth: usize,
     worker: Thread,
     /// Batches handed over and not yet taken by the worker.
     queued: Arc<AtomicUsize>,
@@ -45,6 +62,7 @@ pub struct Outbox {
 #[derive(Debug)]
 pub struct Inbox {
     full: Receiver<Datagrams>,
+    control: Receiver<(Vec<u8>, SocketAddr)>,
     empty: SyncSender<Datagrams>,
     queued: Arc<AtomicUsize>,
 }
@@ -58,19 +76,23 @@ pub fn channel(depth: usize, worker: Thread) -> (Outbox, Inbox) {
     // Room for every batch, so returning one never fails.
     let (empty_tx, empty_rx) = sync_channel(max_batches);
     let queued = Arc::new(AtomicUsize::new(0));
+    let (control_tx, control_rx) = sync_channel(CONTROL_DATAGRAMS);
     (
         Outbox {
             full: full_tx,
+            control: control_tx,
             empty: empty_rx,
             filling: None,
             allocated: 0,
             max_batches,
+            depth,
             worker,
             queued: Arc::clone(&queued),
             dropped: 0,
         },
         Inbox {
             full: full_rx,
+            control: control_rx,
             empty: empty_tx,
             queued,
         },
@@ -81,6 +103,16 @@ impl Outbox {
     /// Adds a datagram to the batch being filled, handing the batch over
     /// when it is full. False if it was dropped.
     pub fn push(&mut self, data: &[u8], src: SocketAddr) -> bool {
+        // Behind (its queue is full, so the batch being filled would be
+        // dropped): connectivity goes through its own lane, as a copy.
+        if self.queued.load(Ordering::Acquire) >= self.depth && is_connectivity(data) {
+            if self.control.try_send((data.to_vec(), src)).is_ok() {
+                self.worker.unpark();
+                return true;
+            }
+            self.dropped += 1;
+            return false;
+        }
         for _ in 0..2 {
             if self.filling.is_none() {
                 self.filling = self.take_empty();
@@ -144,6 +176,11 @@ impl Outbox {
 }
 
 impl Inbox {
+    /// The next queued connectivity datagram, if any (see the module doc).
+    pub fn pop_control(&self) -> Option<(Vec<u8>, SocketAddr)> {
+        self.control.try_recv().ok()
+    }
+
     /// The next full batch, if any.
     pub fn pop(&self) -> Option<Datagrams> {
         let batch = self.full.try_recv().ok()?;
@@ -247,5 +284,38 @@ mod tests {
         }
         out.flush(true);
         assert_eq!(out.dropped, 3 * BATCH_DATAGRAMS as u64);
+    }
+
+    #[test]
+    fn connectivity_gets_through_a_lagging_worker() {
+        let (mut out, inbox) = channel(1, std::thread::current());
+        // Fill everything: the queue, the pool, the batch being filled.
+        let media = [0x80u8; 100];
+        let mut pushed = 0;
+        while out.dropped == 0 {
+            out.push(&media, src());
+            pushed += 1;
+            assert!(pushed < 10_000);
+        }
+        // STUN and DTLS still go, through the control lane; media is shed.
+        assert!(out.push(&[0x00, 0x01, 0, 0], src()));
+        assert!(out.push(&[22, 254, 253], src()));
+        assert_eq!(
+            inbox.pop_control().map(|(d, _)| d),
+            Some(vec![0x00, 0x01, 0, 0])
+        );
+        assert_eq!(inbox.pop_control().map(|(d, _)| d[0]), Some(22));
+        assert!(inbox.pop_control().is_none());
+        // The lane is bounded too.
+        for _ in 0..CONTROL_DATAGRAMS {
+            assert!(out.push(&[0x00, 0x01], src()));
+        }
+        assert!(!out.push(&[0x00, 0x01], src()));
+        assert!(
+            is_connectivity(&[1])
+                && is_connectivity(&[63])
+                && !is_connectivity(&[128])
+                && !is_connectivity(&[])
+        );
     }
 }

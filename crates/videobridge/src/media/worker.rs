@@ -307,6 +307,11 @@ impl Worker {
                 break;
             }
             let mut busy = false;
+            // Connectivity that came through while we were behind first.
+            while let Some((data, src)) = self.inbox.pop_control() {
+                busy = true;
+                self.on_datagram(&data, src, Instant::now());
+            }
             for _ in 0..BATCHES_PER_TURN {
                 let Some(batch) = self.inbox.pop() else {
                     break;
