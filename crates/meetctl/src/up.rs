@@ -8,7 +8,8 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
-use rand::Rng;
+use crate::files::{self, Access};
+use crate::secret::random_secret;
 
 /// Secrets of one deployment, stored in `secrets.toml` (mode 0600).
 #[derive(Debug, Clone, serde::Serialize, serde::Deserialize)]
@@ -17,14 +18,6 @@ struct Secrets {
     focus_password: String,
     jvb_password: String,
     turn_secret: String,
-}
-
-fn random_secret() -> String {
-    const CHARS: &[u8] = b"abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ0123456789";
-    let mut rng = rand::rng();
-    (0..24)
-        .map(|_| CHARS[rng.random_range(0..CHARS.len())] as char)
-        .collect()
 }
 
 fn load_or_create_secrets(path: &Path) -> Result<Secrets, String> {
@@ -44,17 +37,7 @@ fn load_or_create_secrets(path: &Path) -> Result<Secrets, String> {
 
 /// Write a file only its owner can read (secrets never world-readable).
 fn write_private(path: &Path, text: &str) -> Result<(), String> {
-    use std::io::Write;
-    use std::os::unix::fs::OpenOptionsExt;
-    let mut f = std::fs::OpenOptions::new()
-        .write(true)
-        .create(true)
-        .truncate(true)
-        .mode(0o600)
-        .open(path)
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))?;
-    f.write_all(text.as_bytes())
-        .map_err(|e| format!("cannot write {}: {e}", path.display()))
+    files::write(path, text, Access::Owner)
 }
 
 /// Tiny TOML for the secrets file (four string keys), so meetctl needs no
@@ -525,7 +508,7 @@ mod tests {
             jvb_password: random_secret(),
             turn_secret: random_secret(),
         };
-        assert_eq!(s.focus_password.len(), 24);
+        assert_eq!(s.focus_password.len(), 32);
         let back = toml_lite::parse_secrets(&toml_lite::write_secrets(&s)).expect("parse");
         assert_eq!(back.focus_password, s.focus_password);
         assert_eq!(back.turn_secret, s.turn_secret);
