@@ -43,6 +43,35 @@ cleanup() {
 }
 trap cleanup EXIT
 
+# The extra stacks below: stop the running one, generate a deployment,
+# start daemons from a folder of configs, wait until meet-web answers.
+stop_stack() {
+  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
+  wait 2>/dev/null || true
+  PIDS=()
+}
+generate_stack() { # STATE WEB_PORT LOG
+  "$BIN/meetctl" up --generate-only --state "$1" --domain localhost --web-port "$2" \
+    --c2s-port "$(free_port)" --http-port "$(free_port)" --component-port "$(free_port)" \
+    --jvb-udp-port "$(free_port)" --jvb-http-port "$(free_port)" --focus-http-port "$(free_port)" \
+    --web-root "$DIST" >"$3" 2>&1
+}
+start_daemons() { # DIR LOG DAEMON:CONFIG...
+  local dir=$1 log=$2
+  shift 2
+  for d in "$@"; do
+    # The guide's jicofo variables in this environment would override the files.
+    env -u JICOFO_SECRET -u JICOFO_AUTH_PASSWORD "$BIN/${d%%:*}" --config "$dir/${d#*:}" >>"$log" 2>&1 &
+    PIDS+=($!)
+  done
+}
+wait_web() { # BASE_URL
+  for _ in $(seq 1 120); do
+    if curl -fsS -o /dev/null "$1/config.js" 2>/dev/null; then break; fi
+    sleep 0.5
+  done
+}
+
 WEB_PORT=$(free_port)
 FULL=0
 if [ -x "$BIN/meetctl" ] && "$BIN/meetctl" up --help 2>/dev/null | grep -q -- '--web-port'; then
@@ -76,10 +105,7 @@ else
 fi
 
 BASE="http://localhost:$WEB_PORT"
-for _ in $(seq 1 120); do
-  if curl -fsS -o /dev/null "$BASE/config.js" 2>/dev/null; then break; fi
-  sleep 0.5
-done
+wait_web "$BASE"
 if ! curl -fsS -o /dev/null "$BASE/config.js"; then
   echo "web server did not come up; its log:"; cat "$TMP/stack.log"; exit 1
 fi
@@ -99,24 +125,16 @@ fi
 # conference (media both ways, chat, hand, password, mute and kick …) on the
 # guide's domain.
 if [ "$FULL" = 1 ] && [ "${SKIP_GUIDE:-0}" != 1 ]; then
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  PIDS=()
+  stop_stack
   echo "== starting a stack from the guide's own files (meetctl import)"
   GWEB=$(free_port)
   python3 guide-stack.py "$BIN" "$ROOT/tests/fixtures/guide" "$TMP/guide" "$DIST" \
     "$(free_port)" "$(free_port)" "$(free_port)" "$(free_port)" "$(free_port)" "$(free_port)" "$GWEB" \
     >"$TMP/guide.log" 2>&1 || { cat "$TMP/guide.log"; exit 1; }
-  GETC="$TMP/guide/etc/meet-rs"
-  for d in xmpp-server:xmpp-server.toml videobridge:videobridge.toml focus:focus.toml meet-web:web.toml; do
-    env -u JICOFO_SECRET -u JICOFO_AUTH_PASSWORD "$BIN/${d%%:*}" --config "$GETC/${d#*:}" >>"$TMP/guide.log" 2>&1 &
-    PIDS+=($!)
-  done
+  start_daemons "$TMP/guide/etc/meet-rs" "$TMP/guide.log" xmpp-server:xmpp-server.toml \
+    videobridge:videobridge.toml focus:focus.toml meet-web:web.toml
   GBASE="http://localhost:$GWEB"
-  for _ in $(seq 1 120); do
-    if curl -fsS -o /dev/null "$GBASE/config.js" 2>/dev/null; then break; fi
-    sleep 0.5
-  done
+  wait_web "$GBASE"
   sleep 2 # the focus and the bridge find each other in the brewery
   gstatus=0
   MEET_BASE_URL="$GBASE" MEET_FULL_STACK=1 node --test --test-timeout=300000 \
@@ -130,27 +148,17 @@ fi
 # The secure-domain flow needs its own stack: the guide's last section
 # applied to a generated deployment (secure-stack.py), daemons started here.
 if [ "$FULL" = 1 ] && [ "${SKIP_SECURE:-0}" != 1 ]; then
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  PIDS=()
+  stop_stack
   echo "== starting a secure-domain stack"
   SEC="$TMP/secure"
   SWEB=$(free_port)
-  "$BIN/meetctl" up --generate-only --state "$SEC" --domain localhost --web-port "$SWEB" \
-    --c2s-port "$(free_port)" --http-port "$(free_port)" --component-port "$(free_port)" \
-    --jvb-udp-port "$(free_port)" --jvb-http-port "$(free_port)" --focus-http-port "$(free_port)" \
-    --web-root "$DIST" >"$TMP/secure.log" 2>&1
+  generate_stack "$SEC" "$SWEB" "$TMP/secure.log"
   python3 secure-stack.py "$SEC" localhost
   "$BIN/xmpp-server" --config "$SEC/xmpp-server.toml" register host1 localhost hostpass >>"$TMP/secure.log" 2>&1
-  for d in xmpp-server:xmpp-server.toml videobridge:videobridge.toml focus:focus.toml meet-web:web.toml; do
-    "$BIN/${d%%:*}" --config "$SEC/${d#*:}" >>"$TMP/secure.log" 2>&1 &
-    PIDS+=($!)
-  done
+  start_daemons "$SEC" "$TMP/secure.log" xmpp-server:xmpp-server.toml \
+    videobridge:videobridge.toml focus:focus.toml meet-web:web.toml
   SBASE="http://localhost:$SWEB"
-  for _ in $(seq 1 120); do
-    if curl -fsS -o /dev/null "$SBASE/config.js" 2>/dev/null; then break; fi
-    sleep 0.5
-  done
+  wait_web "$SBASE"
   sleep 2 # the focus and the bridge find each other in the brewery
   sstatus=0
   MEET_SECURE_BASE_URL="$SBASE" MEET_SECURE_USER=host1 MEET_SECURE_PASSWORD=hostpass \
@@ -164,25 +172,14 @@ fi
 # "No bridge": xmpp-server, focus and meet-web without a videobridge (the
 # test starts one later to see the notice clear).
 if [ "$FULL" = 1 ] && [ "${SKIP_NOBRIDGE:-0}" != 1 ]; then
-  for pid in "${PIDS[@]}"; do kill "$pid" 2>/dev/null || true; done
-  wait 2>/dev/null || true
-  PIDS=()
+  stop_stack
   echo "== starting a stack without a videobridge"
   NB="$TMP/nobridge"
   NWEB=$(free_port)
-  "$BIN/meetctl" up --generate-only --state "$NB" --domain localhost --web-port "$NWEB" \
-    --c2s-port "$(free_port)" --http-port "$(free_port)" --component-port "$(free_port)" \
-    --jvb-udp-port "$(free_port)" --jvb-http-port "$(free_port)" --focus-http-port "$(free_port)" \
-    --web-root "$DIST" >"$TMP/nobridge.log" 2>&1
-  for d in xmpp-server:xmpp-server.toml focus:focus.toml meet-web:web.toml; do
-    "$BIN/${d%%:*}" --config "$NB/${d#*:}" >>"$TMP/nobridge.log" 2>&1 &
-    PIDS+=($!)
-  done
+  generate_stack "$NB" "$NWEB" "$TMP/nobridge.log"
+  start_daemons "$NB" "$TMP/nobridge.log" xmpp-server:xmpp-server.toml focus:focus.toml meet-web:web.toml
   NBASE="http://localhost:$NWEB"
-  for _ in $(seq 1 120); do
-    if curl -fsS -o /dev/null "$NBASE/config.js" 2>/dev/null; then break; fi
-    sleep 0.5
-  done
+  wait_web "$NBASE"
   nstatus=0
   MEET_NOBRIDGE_BASE_URL="$NBASE" MEET_NOBRIDGE_BRIDGE="$BIN/videobridge $NB/videobridge.toml" \
     node --test --test-timeout=300000 nobridge.test.mjs || nstatus=$?
